@@ -1,0 +1,33 @@
+//! The app model: Logic Apps Standard files read into typed structures, validated with
+//! precise locations.
+//!
+//! - [`app`]: an app folder (host.json, connections.json, parameters.json, app settings,
+//!   workflow folders) and [`check_app`], which reports every problem of every file.
+//! - [`workflow_file`]: one `workflow.json` or bare definition: parse, read, validate.
+//! - [`model`], [`action`], [`inputs`]: the Workflow Definition Language as typed structs.
+//! - [`names`]: the case-insensitive vocabularies (types, statuses, kinds).
+//! - [`reader`] turns JSON into the model; [`validate`] applies the rules that need the whole
+//!   workflow (names, runAfter, placement, limits).
+//! - [`source`], [`pointer`], [`problem`]: where a problem is, and how it is reported.
+//! - [`duration`]: ISO 8601 durations.
+
+pub mod action;
+pub mod app;
+pub mod duration;
+pub mod inputs;
+pub mod model;
+pub mod names;
+pub mod pointer;
+pub mod problem;
+pub(crate) mod reader;
+pub mod source;
+pub mod validate;
+pub mod workflow_file;
+
+pub use action::{Action, ActionBody};
+pub use app::{check_app, App, AppReport};
+pub use model::{Definition, Trigger, Workflow};
+pub use names::{ActionType, RunStatus, TriggerType, WorkflowKind};
+pub use pointer::Pointer;
+pub use problem::{Problem, Severity};
+pub use workflow_file::{check_workflow_file, check_workflow_text, WorkflowReport};

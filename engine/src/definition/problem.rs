@@ -1,0 +1,121 @@
+//! Problems found while loading and validating: what is wrong, and exactly where.
+//!
+//! Every problem names the file, the JSON Pointer of the offending element and, once the file's
+//! [`Locator`] has resolved it, the line and column. Its text form is the one compilers use, so
+//! editors and terminals turn it into a link: `file:line:col: pointer: message`.
+
+use super::pointer::Pointer;
+use super::source::{Locator, Position};
+use serde::Serialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How serious a problem is. Errors make a workflow invalid; warnings are only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub pointer: Pointer,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, ":{line}:{column}")?;
+        }
+        write!(f, ": {}: ", self.pointer)?;
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl Serialize for Pointer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Collects the problems of one file; positions are filled in by [`Problems::finish`].
+#[derive(Debug)]
+pub struct Problems {
+    file: PathBuf,
+    list: Vec<Problem>,
+}
+
+impl Problems {
+    pub fn new(file: &Path) -> Problems {
+        Problems {
+            file: file.to_path_buf(),
+            list: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, pointer: &Pointer, message: impl Into<String>) {
+        self.push(pointer, Severity::Error, message.into());
+    }
+
+    pub fn warning(&mut self, pointer: &Pointer, message: impl Into<String>) {
+        self.push(pointer, Severity::Warning, message.into());
+    }
+
+    /// A problem whose position is already known (a JSON syntax error).
+    pub fn error_at(&mut self, position: Position, message: impl Into<String>) {
+        self.list.push(Problem {
+            file: self.file.clone(),
+            pointer: Pointer::root(),
+            line: Some(position.line),
+            column: Some(position.column),
+            severity: Severity::Error,
+            message: message.into(),
+        });
+    }
+
+    fn push(&mut self, pointer: &Pointer, severity: Severity, message: String) {
+        self.list.push(Problem {
+            file: self.file.clone(),
+            pointer: pointer.clone(),
+            line: None,
+            column: None,
+            severity,
+            message,
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.list.iter().any(Problem::is_error)
+    }
+
+    /// Resolves positions and returns the problems in file order.
+    pub fn finish(mut self, locator: &Locator) -> Vec<Problem> {
+        for p in &mut self.list {
+            if p.line.is_none() {
+                if let Some(pos) = locator.locate(&p.pointer) {
+                    p.line = Some(pos.line);
+                    p.column = Some(pos.column);
+                }
+            }
+        }
+        self.list.sort_by_key(|p| (p.line, p.column));
+        self.list
+    }
+}

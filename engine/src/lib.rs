@@ -1,0 +1,16 @@
+//! sluice-engine: the workflow language and the runtime of Sluice. It knows nothing of Kafka,
+//! AMQP or HTTP; connectors plug in through the seams it defines.
+//!
+//! A map of the crate:
+//! - [`definition`]: the app model. Loads Logic Apps Standard app folders, `workflow.json` files
+//!   and bare definitions into typed structures, and validates them, naming the file, JSON
+//!   pointer, line and column of every problem.
+//! - [`Error`]: the crate's one error type.
+//!
+//! Planned next (see ARCHITECTURE.md): `expr` (the expression language, compiled once),
+//! `runtime` (runs, jobs, control flow) and `store` (durable run state on sled).
+
+pub mod definition;
+mod error;
+
+pub use error::Error;

@@ -1,0 +1,56 @@
+//! The `sluice` command line: wiring only, no engine logic.
+//!
+//! Each subcommand lives in its own module and returns the process exit code. The command-line
+//! contract is in DESIGN.md and README.md; subcommands land with the issues that build them.
+
+mod validate;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Sluice runs Logic Apps Standard workflow definitions against events from Kafka / Event Hubs,
+/// RabbitMQ and HTTP.
+#[derive(Parser)]
+#[command(name = "sluice", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check app folders and workflow files; print every problem with file, line, column and
+    /// JSON pointer; exit 1 if any workflow is invalid.
+    Validate {
+        /// App folders, workflow folders, workflow.json files or bare definitions.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// How listing commands print their result.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Lines for people.
+    Text,
+    /// A stable JSON document for tools (documented in README.md).
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { paths, format } => validate::run(&paths, format),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
