@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module and returns the process exit code. The command-line
 //! contract is in DESIGN.md and README.md; subcommands land with the issues that build them.
 
+mod expr;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -30,6 +31,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Evaluate one expression, written as in a workflow string ('@add(1, 2)',
+    /// 'Hello @{triggerBody()?['name']}'), and print the JSON result.
+    Expr {
+        /// The expression.
+        expression: String,
+        /// A JSON file with any of: variables, parameters, appsettings, triggerBody,
+        /// triggerOutputs, actions ({"Name": {"outputs": …, "status": …}}), items ({"Loop": value}).
+        #[arg(long)]
+        context: Option<PathBuf>,
+    },
 }
 
 /// How listing commands print their result.
@@ -45,6 +56,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { paths, format } => validate::run(&paths, format),
+        Command::Expr {
+            expression,
+            context,
+        } => expr::run(&expression, context.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,7 @@
 //! Every real workflow in `tests/data/corpus/` (see its SOURCES.md) loads as its checked-in
-//! expectation says: valid, or rejected only for a feature Sluice does not support.
+//! expectation says: valid; rejected only for a feature Sluice does not support
+//! (`{"unsupported": [...]}`); or rejected for a genuine mistake in the file, named with the
+//! reason (`{"error": "...", "why": "..."}`).
 
 use serde_json::Value;
 use sluice_engine::definition::check_workflow_file;
@@ -39,6 +41,15 @@ fn corpus_matches_expectations() {
                     listing.join("\n")
                 );
                 assert!(report.actions > 0, "{name} has actions");
+            }
+            Value::Object(o) if o.contains_key("error") => {
+                let errors: Vec<_> = report.problems.iter().filter(|p| p.is_error()).collect();
+                let expected = o["error"].as_str().unwrap();
+                assert!(
+                    errors.len() == 1 && errors[0].message.contains(expected),
+                    "{name} should be rejected only for: {expected}\n{}",
+                    listing.join("\n")
+                );
             }
             Value::Object(o) => {
                 assert!(!report.is_valid(), "{name} should be rejected");

@@ -57,6 +57,12 @@ const CASES: &[(&str, &str, u32, u32, &str)] = &[
     ("missing_variable_name", "/definition/actions/Set/inputs", 28, 9, "missing field `name`"),
     ("if_without_expression", "/definition/actions/Check", 13, 7, "If needs `expression`"),
     ("invalid_json", "", 5, 44, "invalid JSON: trailing comma"),
+    ("expression_syntax_error", "/definition/actions/Compose/inputs/total", 14, 11,
+     "invalid expression: expected a value or a function call, found ')' at character 26 of the expression\n    add(triggerBody()?['a'], )\n                             ^"),
+    ("expression_unknown_function", "/definition/actions/Compose/inputs", 13, 9,
+     "invalid expression: unknown function 'toUpperCase'; did you mean 'toUpper'? at character 9 of the expression\n    Hello @{toUpperCase(triggerBody()?['name'])}\n            ^"),
+    ("condition_wrong_arity", "/definition/actions/Check/expression/and/0/equals", 16, 15,
+     "invalid expression: equals() takes exactly 2 arguments but got 1 at character 1 of the expression\n    {\"equals\":[\"@triggerBody()?['a']\"]}\n    ^"),
 ];
 
 #[test]

@@ -12,5 +12,6 @@
 
 pub mod definition;
 mod error;
+pub mod expr;
 
 pub use error::Error;

@@ -10,10 +10,12 @@
 //!   workflow (names, runAfter, placement, limits).
 //! - [`source`], [`pointer`], [`problem`]: where a problem is, and how it is reported.
 //! - [`duration`]: ISO 8601 durations.
+//! - `expressions`: every expression of a workflow compiled at load time, errors located.
 
 pub mod action;
 pub mod app;
 pub mod duration;
+pub(crate) mod expressions;
 pub mod inputs;
 pub mod model;
 pub mod names;

@@ -29,6 +29,11 @@ impl Pointer {
         Pointer(next)
     }
 
+    /// This pointer followed by `relative` (a pointer taken from inside the element here).
+    pub fn append(&self, relative: &Pointer) -> Pointer {
+        Pointer(format!("{}{}", self.0, relative.0))
+    }
+
     /// The escaped string form, empty for the root.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -66,6 +66,7 @@ pub fn check_workflow_text(text: &str, file: &Path, name: &str) -> WorkflowRepor
             "this key appears twice in the same object; JSON readers keep only the last one",
         );
     }
+    super::expressions::check(&value, &mut problems);
     let mut reader = Reader::new(&mut problems);
     let workflow = reader.workflow(value, name, file);
     let unreadable = std::mem::take(&mut reader.unreadable);
