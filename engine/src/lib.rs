@@ -5,10 +5,12 @@
 //! - [`definition`]: the app model. Loads Logic Apps Standard app folders, `workflow.json` files
 //!   and bare definitions into typed structures, and validates them, naming the file, JSON
 //!   pointer, line and column of every problem.
+//! - [`expr`]: the expression language: parser, evaluator, the function library, and
+//!   templates (JSON values compiled once at load time).
 //! - [`Error`]: the crate's one error type.
 //!
-//! Planned next (see ARCHITECTURE.md): `expr` (the expression language, compiled once),
-//! `runtime` (runs, jobs, control flow) and `store` (durable run state on sled).
+//! Planned next (see ARCHITECTURE.md): `runtime` (runs, jobs, control flow) and `store`
+//! (durable run state on sled).
 
 pub mod definition;
 mod error;

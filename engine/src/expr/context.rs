@@ -50,13 +50,46 @@ pub trait EvalContext {
 #[derive(Debug, Clone, Default)]
 pub struct JsonContext {
     document: Map,
+    /// The trigger record, built once from `triggerBody`/`triggerOutputs`.
+    trigger: Value,
+    /// Action records with their `name`, built once.
+    actions: Map,
 }
 
 impl JsonContext {
     /// Reads the context from a JSON object; anything else is an empty context.
     pub fn new(document: Value) -> JsonContext {
+        let document = document.as_object().cloned().unwrap_or_default();
+        let mut outputs = match document.get("triggerOutputs") {
+            Some(Value::Object(o)) => (**o).clone(),
+            _ => Map::default(),
+        };
+        if let Some(body) = document.get("triggerBody") {
+            outputs.insert("body".into(), body.clone());
+        }
+        let mut trigger = Map::default();
+        trigger.insert("name".into(), Value::from("manual"));
+        trigger.insert("outputs".into(), Value::object(outputs));
+        trigger.insert("status".into(), Value::from("Succeeded"));
+        let actions = document
+            .get("actions")
+            .and_then(Value::as_object)
+            .map(|all| {
+                all.iter()
+                    .map(|(name, record)| {
+                        let mut record = record.as_object().cloned().unwrap_or_default();
+                        record
+                            .entry("name".into())
+                            .or_insert_with(|| Value::from(name.as_str()));
+                        (name.clone(), Value::object(record))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         JsonContext {
-            document: document.as_object().cloned().unwrap_or_default(),
+            document,
+            trigger: Value::object(trigger),
+            actions,
         }
     }
 
@@ -80,27 +113,11 @@ impl EvalContext for JsonContext {
     }
 
     fn trigger(&self) -> Option<Value> {
-        let mut outputs = match self.document.get("triggerOutputs") {
-            Some(Value::Object(o)) => (**o).clone(),
-            _ => Map::new(),
-        };
-        if let Some(body) = self.document.get("triggerBody") {
-            outputs.insert("body".into(), body.clone());
-        }
-        let mut trigger = Map::new();
-        trigger.insert("name".into(), Value::from("manual"));
-        trigger.insert("outputs".into(), Value::object(outputs));
-        trigger.insert("status".into(), Value::from("Succeeded"));
-        Some(Value::object(trigger))
+        Some(self.trigger.clone())
     }
 
     fn action(&self, name: &str) -> Option<Value> {
-        let record = self.document.get("actions")?.get(name)?;
-        let mut record = record.as_object().cloned().unwrap_or_default();
-        record
-            .entry("name".into())
-            .or_insert_with(|| Value::from(name));
-        Some(Value::object(record))
+        self.actions.get(name).cloned()
     }
 
     fn item(&self) -> Option<Value> {
@@ -125,9 +142,9 @@ impl EvalContext for JsonContext {
 
     fn workflow(&self) -> Value {
         self.document.get("workflow").cloned().unwrap_or_else(|| {
-            let mut run = Map::new();
+            let mut run = Map::default();
             run.insert("name".into(), Value::from("local"));
-            let mut w = Map::new();
+            let mut w = Map::default();
             w.insert("name".into(), Value::from("expression"));
             w.insert("run".into(), Value::object(run));
             Value::object(w)

@@ -136,7 +136,7 @@ impl Template {
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::array),
             Template::Object(members) => {
-                let mut map = Map::with_capacity(members.len());
+                let mut map = Map::with_capacity_and_hasher(members.len(), Default::default());
                 for (k, t) in members {
                     map.insert(k.clone(), t.evaluate(ctx)?);
                 }

@@ -10,8 +10,9 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::fmt;
 use std::sync::Arc;
 
-/// An object's members, in insertion order.
-pub type Map = IndexMap<String, Value>;
+/// An object's members, in insertion order. Hashed with foldhash: member lookups are on the
+/// hot path of every expression, and keys come from workflow files, not from attackers.
+pub type Map = IndexMap<String, Value, foldhash::fast::RandomState>;
 
 /// A workflow value.
 #[derive(Debug, Clone, Default)]
@@ -272,7 +273,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::with_capacity(access.size_hint().unwrap_or(0));
+        let mut map =
+            Map::with_capacity_and_hasher(access.size_hint().unwrap_or(0), Default::default());
         while let Some((k, v)) = access.next_entry::<String, Value>()? {
             map.insert(k, v);
         }

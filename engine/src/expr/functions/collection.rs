@@ -119,7 +119,7 @@ fn intersection(args: &mut Args<'_>) -> FnResult {
 fn union(args: &mut Args<'_>) -> FnResult {
     if args.get(0).as_object().is_some() {
         let maps = all_of(args, Value::as_object, "an object like the first argument")?;
-        let mut out = Map::new();
+        let mut out = Map::default();
         for m in maps {
             for (k, v) in m {
                 out.insert(k.clone(), v.clone());

@@ -17,6 +17,9 @@ mod uri;
 mod workflow;
 mod xml;
 
+#[cfg(test)]
+mod semantics_tests;
+
 use super::context::EvalContext;
 use super::eval::{EvalError, Evaluator};
 use super::syntax::Expr;
@@ -304,7 +307,7 @@ pub fn float_text(f: f64) -> String {
 /// The binary content representation Logic Apps uses for non-text values.
 pub fn binary_value(bytes: &[u8], content_type: &str) -> Value {
     use base64::Engine;
-    let mut map = Map::new();
+    let mut map = Map::default();
     map.insert("$content-type".into(), Value::from(content_type));
     map.insert(
         "$content".into(),

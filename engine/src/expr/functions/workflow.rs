@@ -248,7 +248,7 @@ fn part(body: &Value, index: i64) -> FnResult {
         Some(part) => Ok(part
             .get("body")
             .cloned()
-            .unwrap_or_else(|| Value::object(Map::new()))),
+            .unwrap_or_else(|| Value::object(Map::default()))),
         None => fail(format!("the body has no multipart part {index}")),
     }
 }

@@ -179,7 +179,7 @@ pub fn to_json(value: &Value) -> FnResult {
     let text = String::from_utf8(bytes).or_else(|_| fail("the XML is not UTF-8 text"))?;
     let package = parse(&text)?;
     let document = package.as_document();
-    let mut out = Map::new();
+    let mut out = Map::default();
     if let Some(decl) = declaration(&text) {
         out.insert("?xml".into(), Value::object(decl));
     }
@@ -198,7 +198,7 @@ fn declaration(text: &str) -> Option<Map> {
         .trim_start()
         .strip_prefix("<?xml")?;
     let body = &body[..body.find("?>")?];
-    let mut map = Map::new();
+    let mut map = Map::default();
     for part in body.split_whitespace() {
         if let Some((k, v)) = part.split_once('=') {
             map.insert(format!("@{k}"), Value::from(v.trim_matches(['"', '\''])));
@@ -215,7 +215,7 @@ fn qualified_name(e: Element<'_>) -> String {
 }
 
 fn element_to_json(e: Element<'_>, parent_namespace: Option<&str>) -> Value {
-    let mut map = Map::new();
+    let mut map = Map::default();
     let namespace = e.default_namespace_uri();
     if namespace.is_some() && namespace != parent_namespace {
         map.insert("@xmlns".into(), Value::from(namespace.unwrap_or_default()));
