@@ -4,6 +4,7 @@
 //! contract is in DESIGN.md and README.md; subcommands land with the issues that build them.
 
 mod expr;
+mod invoke;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +42,23 @@ enum Command {
         #[arg(long)]
         context: Option<PathBuf>,
     },
+    /// Run one workflow once, in-process, and print the run as JSON (with splitOn, an array of
+    /// runs). Exit 0 when every run succeeded, 1 otherwise.
+    Invoke {
+        /// The app folder.
+        app: PathBuf,
+        /// The workflow (folder name).
+        workflow: String,
+        /// The trigger body: a JSON file, or - for standard input.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// Canned action results: {"Action": {"status": "Succeeded", "outputs": …, "error": …}}.
+        #[arg(long)]
+        mocks: Option<PathBuf>,
+        /// Run on a virtual clock: Wait actions, retry delays and timeouts take no real time.
+        #[arg(long)]
+        virtual_time: bool,
+    },
 }
 
 /// How listing commands print their result.
@@ -60,6 +78,19 @@ fn main() -> ExitCode {
             expression,
             context,
         } => expr::run(&expression, context.as_deref()),
+        Command::Invoke {
+            app,
+            workflow,
+            body,
+            mocks,
+            virtual_time,
+        } => invoke::run(
+            &app,
+            &workflow,
+            body.as_deref(),
+            mocks.as_deref(),
+            virtual_time,
+        ),
     };
     match result {
         Ok(code) => code,

@@ -15,5 +15,6 @@
 pub mod definition;
 mod error;
 pub mod expr;
+pub mod runtime;
 
 pub use error::Error;

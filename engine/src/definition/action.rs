@@ -18,6 +18,8 @@ pub struct Action {
     pub kind: Option<String>,
     pub body: ActionBody,
     pub run_after: RunAfter,
+    /// The `inputs` as written (without `retryPolicy`), for handlers and run history.
+    pub inputs: Value,
     /// `inputs.retryPolicy`, lifted out of the inputs because it is not sent anywhere.
     pub retry_policy: Option<RetryPolicy>,
     pub options: CommonOptions,

@@ -130,6 +130,11 @@ impl AppSettings {
         AppSettings { file: values }
     }
 
+    /// The settings of the file, by name (before the environment is consulted).
+    pub fn file_values(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.file.iter()
+    }
+
     /// The setting `name`: the environment variable of that name if set, else the file's value.
     pub fn get(&self, name: &str) -> Option<String> {
         std::env::var(name)

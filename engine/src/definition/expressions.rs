@@ -12,19 +12,59 @@ use super::problem::Problems;
 use crate::expr::{Template, TemplateError};
 use serde_json::Value;
 
+/// Functions whose first argument names an action.
+const ACTION_REFERENCES: &[&str] = &[
+    "actions",
+    "body",
+    "outputs",
+    "actionBody",
+    "actionOutputs",
+    "result",
+    "formDataValue",
+    "formDataMultiValues",
+    "multipartBody",
+];
+
 /// Checks every expression of the workflow document `root`.
 pub(crate) fn check(root: &Value, problems: &mut Problems) {
     let (definition, at) = match root.get("definition") {
         Some(d) => (d, Pointer::root().join("definition")),
         None => (root, Pointer::root()),
     };
-    for (name, trigger) in members(definition.get("triggers")) {
-        check_trigger(trigger, &at.join("triggers").join(name), problems);
+    let mut names = std::collections::HashSet::new();
+    collect_names(definition.get("actions"), &mut names);
+    let mut checker = Checker { names, problems };
+    checker.definition(definition, &at);
+}
+
+fn collect_names(actions: Option<&Value>, names: &mut std::collections::HashSet<String>) {
+    for (name, action) in members(actions) {
+        names.insert(name.to_lowercase());
+        collect_names(action.get("actions"), names);
+        collect_names(action.get("else").and_then(|e| e.get("actions")), names);
+        collect_names(action.get("default").and_then(|e| e.get("actions")), names);
+        for (_, case) in members(action.get("cases")) {
+            collect_names(case.get("actions"), names);
+        }
     }
-    check_actions(definition.get("actions"), &at.join("actions"), problems);
-    for (name, output) in members(definition.get("outputs")) {
-        let at = at.join("outputs").join(name).join("value");
-        compiled(output.get("value"), &at, problems, Template::compile);
+}
+
+/// Walks a definition with the set of action names, to flag references to undefined actions.
+struct Checker<'p> {
+    names: std::collections::HashSet<String>,
+    problems: &'p mut Problems,
+}
+
+impl Checker<'_> {
+    fn definition(&mut self, definition: &Value, at: &Pointer) {
+        for (name, trigger) in members(definition.get("triggers")) {
+            self.trigger(trigger, &at.join("triggers").join(name));
+        }
+        self.actions(definition.get("actions"), &at.join("actions"));
+        for (name, output) in members(definition.get("outputs")) {
+            let at = at.join("outputs").join(name).join("value");
+            self.compiled(output.get("value"), &at, Template::compile);
+        }
     }
 }
 
@@ -32,91 +72,96 @@ fn members(value: Option<&Value>) -> impl Iterator<Item = (&String, &Value)> {
     value.and_then(Value::as_object).into_iter().flatten()
 }
 
-fn check_trigger(trigger: &Value, at: &Pointer, problems: &mut Problems) {
-    compiled(
-        trigger.get("inputs"),
-        &at.join("inputs"),
-        problems,
-        Template::compile,
-    );
-    compiled(
-        trigger.get("splitOn"),
-        &at.join("splitOn"),
-        problems,
-        Template::compile,
-    );
-    if let Some(conditions) = trigger.get("conditions").and_then(Value::as_array) {
-        for (i, c) in conditions.iter().enumerate() {
-            let at = at.join("conditions").join(i).join("expression");
-            compiled(c.get("expression"), &at, problems, Template::compile);
-        }
-    }
-}
-
-fn check_actions(actions: Option<&Value>, at: &Pointer, problems: &mut Problems) {
-    for (name, action) in members(actions) {
-        check_action(action, &at.join(name), problems);
-    }
-}
-
-fn check_action(action: &Value, at: &Pointer, problems: &mut Problems) {
-    let is_code = action
-        .get("type")
-        .and_then(Value::as_str)
-        .is_some_and(|t| t.eq_ignore_ascii_case("JavaScriptCode"));
-    match action.get("inputs") {
-        Some(Value::Object(inputs)) if is_code => {
-            for (key, value) in inputs.iter().filter(|(k, _)| *k != "code") {
-                compiled(
-                    Some(value),
-                    &at.join("inputs").join(key),
-                    problems,
-                    Template::compile,
-                );
+impl Checker<'_> {
+    fn trigger(&mut self, trigger: &Value, at: &Pointer) {
+        self.compiled(trigger.get("inputs"), &at.join("inputs"), Template::compile);
+        self.compiled(
+            trigger.get("splitOn"),
+            &at.join("splitOn"),
+            Template::compile,
+        );
+        if let Some(conditions) = trigger.get("conditions").and_then(Value::as_array) {
+            for (i, c) in conditions.iter().enumerate() {
+                let at = at.join("conditions").join(i).join("expression");
+                self.compiled(c.get("expression"), &at, Template::compile);
             }
         }
-        inputs => compiled(inputs, &at.join("inputs"), problems, Template::compile),
     }
-    compiled(
-        action.get("expression"),
-        &at.join("expression"),
-        problems,
-        Template::compile_condition,
-    );
-    for key in ["foreach", "limit", "trackedProperties"] {
-        compiled(action.get(key), &at.join(key), problems, Template::compile);
-    }
-    check_actions(action.get("actions"), &at.join("actions"), problems);
-    check_actions(
-        action.get("else").and_then(|e| e.get("actions")),
-        &at.join("else").join("actions"),
-        problems,
-    );
-    check_actions(
-        action.get("default").and_then(|e| e.get("actions")),
-        &at.join("default").join("actions"),
-        problems,
-    );
-    for (name, case) in members(action.get("cases")) {
-        let at = at.join("cases").join(name).join("actions");
-        check_actions(case.get("actions"), &at, problems);
-    }
-}
 
-fn compiled(
-    value: Option<&Value>,
-    at: &Pointer,
-    problems: &mut Problems,
-    compile: fn(&Value) -> Result<Template, Vec<TemplateError>>,
-) {
-    let Some(value) = value else {
-        return;
-    };
-    if let Err(errors) = compile(value) {
-        for e in errors {
-            problems.error(
-                &at.append(&e.pointer),
-                format!("invalid expression: {}", e.error),
+    fn actions(&mut self, actions: Option<&Value>, at: &Pointer) {
+        for (name, action) in members(actions) {
+            self.action(action, &at.join(name));
+        }
+    }
+
+    fn action(&mut self, action: &Value, at: &Pointer) {
+        let is_code = action
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("JavaScriptCode"));
+        match action.get("inputs") {
+            Some(Value::Object(inputs)) if is_code => {
+                for (key, value) in inputs.iter().filter(|(k, _)| *k != "code") {
+                    self.compiled(Some(value), &at.join("inputs").join(key), Template::compile);
+                }
+            }
+            inputs => self.compiled(inputs, &at.join("inputs"), Template::compile),
+        }
+        self.compiled(
+            action.get("expression"),
+            &at.join("expression"),
+            Template::compile_condition,
+        );
+        for key in ["foreach", "limit", "trackedProperties"] {
+            self.compiled(action.get(key), &at.join(key), Template::compile);
+        }
+        self.actions(action.get("actions"), &at.join("actions"));
+        let nested = |key: &str| action.get(key).and_then(|e| e.get("actions"));
+        self.actions(nested("else"), &at.join("else").join("actions"));
+        self.actions(nested("default"), &at.join("default").join("actions"));
+        for (name, case) in members(action.get("cases")) {
+            let at = at.join("cases").join(name).join("actions");
+            self.actions(case.get("actions"), &at);
+        }
+    }
+
+    fn compiled(
+        &mut self,
+        value: Option<&Value>,
+        at: &Pointer,
+        compile: fn(&Value) -> Result<Template, Vec<TemplateError>>,
+    ) {
+        let Some(value) = value else {
+            return;
+        };
+        match compile(value) {
+            Err(errors) => {
+                for e in errors {
+                    self.problems.error(
+                        &at.append(&e.pointer),
+                        format!("invalid expression: {}", e.error),
+                    );
+                }
+            }
+            Ok(template) => self.references(&template, at),
+        }
+    }
+
+    /// Warns about references to actions the workflow does not define.
+    fn references(&mut self, template: &Template, at: &Pointer) {
+        let mut missing: Vec<String> = Vec::new();
+        template.visit_calls(&mut |function, first| {
+            if let Some(name) = first.filter(|_| ACTION_REFERENCES.contains(&function)) {
+                if !self.names.contains(&name.to_lowercase()) && !missing.iter().any(|m| m == name)
+                {
+                    missing.push(name.to_string());
+                }
+            }
+        });
+        for name in missing {
+            self.problems.warning(
+                at,
+                format!("references the action '{name}', which this workflow does not define; it evaluates to null"),
             );
         }
     }

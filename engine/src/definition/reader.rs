@@ -229,6 +229,7 @@ impl<'a> Reader<'a> {
                 .and_then(|v| self.leaf(v, &pointer.join("inputs").join("retryPolicy"))),
             None => None,
         };
+        let raw_inputs = inputs.clone().unwrap_or(Value::Null);
         let body = self.body(action_type, &mut map, inputs, &pointer);
         self.leftovers(map, &pointer, "action");
         Some(Action {
@@ -237,6 +238,7 @@ impl<'a> Reader<'a> {
             action_type,
             kind,
             body: body?,
+            inputs: raw_inputs,
             run_after,
             retry_policy,
             options,

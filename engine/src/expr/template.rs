@@ -34,12 +34,38 @@ impl Expression {
         &self.source
     }
 
+    /// Calls `f` with every function call in the expression and its first argument when that
+    /// is a string literal (`body('Get_user')` gives `("body", Some("Get_user"))`).
+    pub fn visit_calls(&self, f: &mut dyn FnMut(&'static str, Option<&str>)) {
+        visit(&self.root, f);
+    }
+
     pub fn evaluate(&self, ctx: &dyn EvalContext) -> Result<Value, EvalError> {
         Evaluator {
             ctx,
             source: &self.source,
         }
         .eval(&self.root)
+    }
+}
+
+fn visit(expr: &Expr, f: &mut dyn FnMut(&'static str, Option<&str>)) {
+    use super::syntax::ExprKind;
+    match &expr.kind {
+        ExprKind::Literal(_) => {}
+        ExprKind::Call { function, args } => {
+            let first = args.first().and_then(|a| match &a.kind {
+                ExprKind::Literal(Value::String(s)) => Some(&**s),
+                _ => None,
+            });
+            f(function.name, first);
+            args.iter().for_each(|a| visit(a, f));
+        }
+        ExprKind::Member { target, .. } => visit(target, f),
+        ExprKind::Index { target, index, .. } => {
+            visit(target, f);
+            visit(index, f);
+        }
     }
 }
 
@@ -108,6 +134,25 @@ impl Template {
             Ok(template)
         } else {
             Err(errors)
+        }
+    }
+
+    /// Calls `f` with every function call inside the template (see [`Expression::visit_calls`]).
+    pub fn visit_calls(&self, f: &mut dyn FnMut(&'static str, Option<&str>)) {
+        match self {
+            Template::Literal(_) => {}
+            Template::Expression(e) => e.visit_calls(f),
+            Template::Interpolated(parts) => parts.iter().for_each(|p| {
+                if let Part::Expression(e) = p {
+                    e.visit_calls(f)
+                }
+            }),
+            Template::Array(items) => items.iter().for_each(|t| t.visit_calls(f)),
+            Template::Object(members) => members.iter().for_each(|(_, t)| t.visit_calls(f)),
+            Template::Call { function, args } => {
+                f(function.name, None);
+                args.iter().for_each(|t| t.visit_calls(f));
+            }
         }
     }
 

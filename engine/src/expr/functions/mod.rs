@@ -8,8 +8,8 @@ mod collection;
 mod conversion;
 pub(crate) mod culture;
 mod datetime;
-mod datetime_format;
-mod logical;
+pub mod datetime_format;
+pub mod logical;
 mod math;
 mod number_format;
 mod string;
@@ -326,14 +326,16 @@ pub fn binary_bytes(value: &Value) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// The bytes of a string or binary argument.
+/// The bytes of an argument: a string's UTF-8, binary content's bytes, or the text form of
+/// anything else (an object as JSON), as Logic Apps converts before encoding.
 pub fn bytes_of(args: &Args<'_>, i: usize) -> Result<Vec<u8>, FnError> {
     match args.get(i) {
         Value::String(s) => Ok(s.as_bytes().to_vec()),
-        other => binary_bytes(other).ok_or(FnError::Arg {
+        Value::Null => Err(FnError::Arg {
             index: i,
             expected: "a string or binary content",
         }),
+        other => Ok(binary_bytes(other).unwrap_or_else(|| to_text(other).into_bytes())),
     }
 }
 

@@ -1,0 +1,148 @@
+//! Admission control at the trigger: at most `runs` runs of a workflow execute at once, at
+//! most `maximumWaitingRuns` wait for a slot, and an engine-wide cap bounds all runs. When the
+//! waiting queue is full, admission says so at once, so a trigger can push back (pause Kafka
+//! partitions, stop acking AMQP, answer 429) instead of buffering without bound.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The concurrency limits of one workflow's trigger, changeable at run time.
+#[derive(Debug)]
+pub struct Admission {
+    runs: Arc<Semaphore>,
+    run_limit: AtomicUsize,
+    waiting: AtomicUsize,
+    max_waiting: AtomicUsize,
+    engine: Arc<Semaphore>,
+}
+
+/// The queue is full: the caller should apply backpressure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull;
+
+/// A run's place: while held, the run counts against both limits.
+#[derive(Debug)]
+pub struct Slot {
+    _run: OwnedSemaphorePermit,
+    _engine: OwnedSemaphorePermit,
+}
+
+/// A place in the waiting queue, turned into a [`Slot`] by [`Ticket::start`].
+pub struct Ticket<'a> {
+    admission: &'a Admission,
+}
+
+impl Admission {
+    /// `runs` concurrent runs, `max_waiting` waiting runs (0 allowed), sharing `engine`.
+    pub fn new(runs: usize, max_waiting: usize, engine: Arc<Semaphore>) -> Admission {
+        Admission {
+            runs: Arc::new(Semaphore::new(runs)),
+            run_limit: AtomicUsize::new(runs),
+            waiting: AtomicUsize::new(0),
+            max_waiting: AtomicUsize::new(max_waiting),
+            engine,
+        }
+    }
+
+    /// Takes a place in line, or says the line is full. A run that can start at once does not
+    /// count as waiting.
+    pub fn enter(&self) -> Result<Ticket<'_>, QueueFull> {
+        let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let free = self.runs.available_permits() > 0 && self.engine.available_permits() > 0;
+        if !free && waiting >= self.max_waiting.load(Ordering::SeqCst) {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(QueueFull);
+        }
+        Ok(Ticket { admission: self })
+    }
+
+    /// Runs waiting for a slot.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Whether new work would be refused now: the signal triggers watch for backpressure.
+    pub fn is_saturated(&self) -> bool {
+        self.runs.available_permits() == 0
+            && self.waiting() >= self.max_waiting.load(Ordering::SeqCst)
+    }
+
+    /// Changes the concurrent-runs limit; running runs are not interrupted.
+    pub fn set_runs(&self, runs: usize) {
+        let old = self.run_limit.swap(runs, Ordering::SeqCst);
+        if runs > old {
+            self.runs.add_permits(runs - old);
+        } else {
+            self.runs.forget_permits(old - runs);
+        }
+    }
+
+    /// Changes the waiting-runs limit.
+    pub fn set_max_waiting(&self, max_waiting: usize) {
+        self.max_waiting.store(max_waiting, Ordering::SeqCst);
+    }
+}
+
+impl Ticket<'_> {
+    /// Waits for a run slot and an engine slot.
+    pub async fn start(self) -> Slot {
+        let a = self.admission;
+        let run = a
+            .runs
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        let engine = a
+            .engine
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        a.waiting.fetch_sub(1, Ordering::SeqCst);
+        std::mem::forget(self);
+        Slot {
+            _run: run,
+            _engine: engine,
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.admission.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn limits_running_and_waiting_runs() {
+        let engine = Arc::new(Semaphore::new(100));
+        let a = Admission::new(1, 1, engine);
+        let first = a.enter().unwrap().start().await;
+        let second = a.enter().unwrap();
+        assert_eq!(a.waiting(), 1);
+        assert!(a.is_saturated());
+        assert_eq!(a.enter().err(), Some(QueueFull));
+        drop(first);
+        let _running = second.start().await;
+        assert_eq!(a.waiting(), 0);
+        a.set_max_waiting(0);
+        assert_eq!(a.enter().err(), Some(QueueFull));
+        a.set_runs(2);
+        assert!(a.enter().is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_engine_cap_applies_across_workflows() {
+        let engine = Arc::new(Semaphore::new(1));
+        let a = Admission::new(10, 0, engine.clone());
+        let b = Admission::new(10, 0, engine);
+        let _slot = a.enter().unwrap().start().await;
+        assert_eq!(b.enter().err(), Some(QueueFull));
+    }
+}

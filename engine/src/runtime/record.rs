@@ -1,0 +1,108 @@
+//! What a run leaves behind: the record of each action (nested by container, with iterations
+//! and retries) and of the run. The same shape is printed by `sluice invoke` and, later,
+//! stored in run history.
+
+use crate::definition::{ActionType, RunStatus};
+use crate::expr::value::Map;
+use crate::expr::Value;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One retried attempt of an action.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryRecord {
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub code: String,
+    pub error: Value,
+}
+
+/// The result of one action.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRecord {
+    pub name: Arc<str>,
+    #[serde(rename = "type")]
+    pub action_type: ActionType,
+    pub status: RunStatus,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub inputs: Value,
+    pub outputs: Value,
+    pub error: Value,
+    /// A Logic Apps status code: `OK`, `ActionFailed`, `ActionSkipped`, `ActionTimedOut` …
+    pub code: Option<String>,
+    pub retries: Vec<RetryRecord>,
+    /// The loop iteration (from 0) this record belongs to, inside a Foreach or Until.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iteration: Option<i64>,
+    /// Children of a container: for a Scope, If or Switch the branch that ran, in file order;
+    /// for a Foreach or Until every iteration's, in iteration order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionRecord>,
+}
+
+impl ActionRecord {
+    pub fn new(
+        name: Arc<str>,
+        action_type: ActionType,
+        status: RunStatus,
+        start: DateTime<Utc>,
+    ) -> ActionRecord {
+        ActionRecord {
+            name,
+            action_type,
+            status,
+            start_time: start,
+            end_time: start,
+            inputs: Value::Null,
+            outputs: Value::Null,
+            error: Value::Null,
+            code: None,
+            retries: Vec::new(),
+            iteration: None,
+            actions: Vec::new(),
+        }
+    }
+
+    /// The record as expressions see it through `actions('name')` and `result('Scope')`.
+    pub fn to_value(&self) -> Value {
+        let mut map = Map::default();
+        map.insert("name".into(), Value::from(&*self.name));
+        map.insert("startTime".into(), Value::from(timestamp(self.start_time)));
+        map.insert("endTime".into(), Value::from(timestamp(self.end_time)));
+        map.insert("inputs".into(), self.inputs.clone());
+        map.insert("outputs".into(), self.outputs.clone());
+        map.insert("status".into(), Value::from(self.status.as_str()));
+        map.insert(
+            "code".into(),
+            self.code.as_deref().map_or(Value::Null, Value::from),
+        );
+        map.insert("error".into(), self.error.clone());
+        Value::object(map)
+    }
+}
+
+/// Timestamps in run records: ISO 8601 with 7 fractional digits and `Z`, as Logic Apps writes.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    pub id: Arc<str>,
+    pub workflow: Arc<str>,
+    pub status: RunStatus,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub trigger: Value,
+    /// The run's error: from Terminate's `runError`, or the first failed action.
+    pub error: Value,
+    /// What a Response action answered, for the HTTP layer.
+    pub response: Value,
+    pub actions: Vec<ActionRecord>,
+}

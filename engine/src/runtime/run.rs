@@ -1,0 +1,249 @@
+//! The state of one run while it executes, and what its expressions see.
+//!
+//! Action results live in frames: the run's root frame, and one frame per loop iteration
+//! whose parent is the frame around the loop, so `body('X')` inside an iteration sees that
+//! iteration's X. Results are [`Value`]s whose containers are shared, never deep-copied.
+
+use super::plan::Plan;
+use crate::definition::names::VariableType;
+use crate::definition::RunStatus;
+use crate::expr::value::Map;
+use crate::expr::{EvalContext, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Canned results by action name (`sluice invoke --mocks`), used instead of running.
+pub type Mocks = HashMap<String, Mock>;
+
+/// A canned action result.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Mock {
+    #[serde(default = "succeeded")]
+    pub status: RunStatus,
+    #[serde(default)]
+    pub outputs: Value,
+    #[serde(default)]
+    pub error: Value,
+}
+
+fn succeeded() -> RunStatus {
+    RunStatus::Succeeded
+}
+
+/// Where app settings come from.
+pub type Settings = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The shared state of one run.
+pub struct RunState {
+    pub id: Arc<str>,
+    pub plan: Arc<Plan>,
+    /// The trigger record: `{name, outputs: {headers, body}, startTime, status}`.
+    pub trigger: Value,
+    pub workflow: Value,
+    pub settings: Settings,
+    pub mocks: Arc<Mocks>,
+    variables: Mutex<HashMap<Arc<str>, (VariableType, Value)>>,
+    terminated: Mutex<Option<(RunStatus, Value)>>,
+    response: Mutex<Value>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl RunState {
+    pub fn new(
+        id: Arc<str>,
+        plan: Arc<Plan>,
+        trigger: Value,
+        settings: Settings,
+        mocks: Arc<Mocks>,
+    ) -> RunState {
+        let mut run = Map::default();
+        run.insert("id".into(), Value::from(&*id));
+        run.insert("name".into(), Value::from(&*id));
+        let mut workflow = Map::default();
+        workflow.insert("id".into(), Value::from(&*plan.workflow));
+        workflow.insert("name".into(), Value::from(&*plan.workflow));
+        workflow.insert("type".into(), Value::from("Microsoft.Logic/workflows"));
+        workflow.insert("run".into(), Value::object(run));
+        RunState {
+            id,
+            plan,
+            trigger,
+            workflow: Value::object(workflow),
+            settings,
+            mocks,
+            variables: Mutex::new(HashMap::new()),
+            terminated: Mutex::new(None),
+            response: Mutex::new(Value::Null),
+        }
+    }
+
+    pub fn variables(&self) -> MutexGuard<'_, HashMap<Arc<str>, (VariableType, Value)>> {
+        lock(&self.variables)
+    }
+
+    pub fn terminate(&self, status: RunStatus, error: Value) {
+        lock(&self.terminated).get_or_insert((status, error));
+    }
+
+    pub fn terminated(&self) -> Option<(RunStatus, Value)> {
+        lock(&self.terminated).clone()
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        lock(&self.terminated).is_some()
+    }
+
+    pub fn set_response(&self, response: Value) {
+        *lock(&self.response) = response;
+    }
+
+    pub fn response(&self) -> Value {
+        lock(&self.response).clone()
+    }
+}
+
+/// The current item and index of a loop iteration.
+#[derive(Debug, Clone)]
+pub struct LoopPosition {
+    pub name: Arc<str>,
+    pub item: Value,
+    pub index: i64,
+}
+
+/// Action results visible at one level of loop nesting.
+pub struct Frame<'a> {
+    parent: Option<&'a Frame<'a>>,
+    records: Mutex<HashMap<Arc<str>, Value>>,
+    /// `result('Scope')`: the first-level records of each container that finished here.
+    results: Mutex<HashMap<Arc<str>, Value>>,
+    pub position: Option<LoopPosition>,
+    /// The action path of this frame for idempotency keys: `Loop[3]/`.
+    pub path: String,
+}
+
+impl<'a> Frame<'a> {
+    pub fn root() -> Frame<'static> {
+        Frame {
+            parent: None,
+            records: Mutex::new(HashMap::new()),
+            results: Mutex::new(HashMap::new()),
+            position: None,
+            path: String::new(),
+        }
+    }
+
+    /// A frame for one iteration of the loop `name` inside `parent`.
+    pub fn iteration(parent: &'a Frame<'a>, name: Arc<str>, item: Value, index: i64) -> Frame<'a> {
+        Frame {
+            path: format!("{}{name}[{index}]/", parent.path),
+            parent: Some(parent),
+            records: Mutex::new(HashMap::new()),
+            results: Mutex::new(HashMap::new()),
+            position: Some(LoopPosition { name, item, index }),
+        }
+    }
+
+    pub fn record(&self, name: Arc<str>, record: Value) {
+        lock(&self.records).insert(name, record);
+    }
+
+    pub fn set_result(&self, container: Arc<str>, results: Value) {
+        lock(&self.results).insert(container, results);
+    }
+
+    /// Makes this iteration's results visible in the parent frame (the last iteration wins).
+    pub fn publish_to_parent(&self) {
+        if let Some(parent) = self.parent {
+            let records = lock(&self.records).clone();
+            lock(&parent.records).extend(records);
+            let results = lock(&self.results).clone();
+            lock(&parent.results).extend(results);
+        }
+    }
+
+    fn find<T>(&self, get: impl Fn(&Frame<'_>) -> Option<T>) -> Option<T> {
+        let mut frame = Some(self);
+        while let Some(f) = frame {
+            if let Some(found) = get(f) {
+                return Some(found);
+            }
+            frame = f.parent;
+        }
+        None
+    }
+}
+
+/// What an expression sees: the run, the frame it runs in, and the item of a Query, Select or
+/// Table being evaluated.
+pub struct Scope<'a> {
+    pub run: &'a RunState,
+    pub frame: &'a Frame<'a>,
+    pub item: Option<&'a Value>,
+}
+
+impl EvalContext for Scope<'_> {
+    fn parameter(&self, name: &str) -> Option<Value> {
+        self.run.plan.parameters.get(name).cloned()
+    }
+
+    fn variable(&self, name: &str) -> Option<Value> {
+        self.run.variables().get(name).map(|(_, v)| v.clone())
+    }
+
+    fn app_setting(&self, name: &str) -> Option<Value> {
+        (self.run.settings)(name).map(Value::from)
+    }
+
+    fn trigger(&self) -> Option<Value> {
+        Some(self.run.trigger.clone())
+    }
+
+    /// The record of an action that has run. An action that has not run — in a branch not
+    /// taken, or skipped — reads as null, as in Logic Apps; so does a name the workflow does
+    /// not define, which validation warns about.
+    fn action(&self, name: &str) -> Option<Value> {
+        Some(
+            self.frame
+                .find(|f| lock(&f.records).get(name).cloned())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn item(&self) -> Option<Value> {
+        match self.item {
+            Some(item) => Some(item.clone()),
+            None => self
+                .frame
+                .find(|f| f.position.as_ref().map(|p| p.item.clone())),
+        }
+    }
+
+    fn items(&self, loop_name: &str) -> Option<Value> {
+        self.frame.find(|f| {
+            f.position
+                .as_ref()
+                .filter(|p| &*p.name == loop_name)
+                .map(|p| p.item.clone())
+        })
+    }
+
+    fn iteration_index(&self, loop_name: &str) -> Option<i64> {
+        self.frame.find(|f| {
+            f.position
+                .as_ref()
+                .filter(|p| &*p.name == loop_name)
+                .map(|p| p.index)
+        })
+    }
+
+    fn result(&self, scope: &str) -> Option<Value> {
+        self.frame.find(|f| lock(&f.results).get(scope).cloned())
+    }
+
+    fn workflow(&self) -> Value {
+        self.run.workflow.clone()
+    }
+}
