@@ -19,6 +19,11 @@ pub trait EvalContext {
     fn trigger(&self) -> Option<Value>;
     /// An action's record: `{name, inputs, outputs, status, code, startTime, endTime, error, …}`.
     fn action(&self, name: &str) -> Option<Value>;
+    /// An action's `outputs`; a runtime can answer without building the whole record.
+    fn action_outputs(&self, name: &str) -> Option<Value> {
+        self.action(name)
+            .map(|record| record.get("outputs").cloned().unwrap_or_default())
+    }
     /// The current item of the innermost Foreach, or of a Query/Select/sort being evaluated.
     fn item(&self) -> Option<Value>;
     /// The current item of the named Foreach.

@@ -19,6 +19,7 @@ use crate::expr::{Template, Value};
 use chrono::Utc;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -35,7 +36,7 @@ pub struct Executor<'r> {
 }
 
 /// Records of a container's steps, by step index; `None` for steps that never started.
-pub type Records = Vec<Option<ActionRecord>>;
+pub type Records = Vec<Option<Arc<ActionRecord>>>;
 
 impl<'r> Executor<'r> {
     /// Runs every step of `c` in `frame` and returns their records.
@@ -97,7 +98,7 @@ impl<'r> Executor<'r> {
                     Utc::now(),
                 );
                 record.code = Some("Cancelled".into());
-                records[i] = Some(record);
+                records[i] = Some(Arc::new(record));
             }
             records
         })
@@ -121,7 +122,8 @@ impl<'r> Executor<'r> {
         self.env
             .metrics
             .action_completed(record.action_type, record.status, seconds);
-        frame.record(record.name.clone(), record.to_value());
+        let record = Arc::new(record);
+        frame.record(record.clone());
         records[i] = Some(record);
         let now = Instant::now();
         for &d in &c.dependents[i] {
@@ -298,11 +300,8 @@ impl<'r> Executor<'r> {
     ) -> Result<RunStatus, Failure> {
         let records = self.container(c, frame).await;
         let status = container_status(c, &records);
-        let children: Vec<ActionRecord> = records.into_iter().flatten().collect();
-        frame.set_result(
-            step.name.clone(),
-            Value::array(children.iter().map(ActionRecord::to_value).collect()),
-        );
+        let children: Vec<Arc<ActionRecord>> = records.into_iter().flatten().collect();
+        frame.set_result(step.name.clone(), children.clone().into());
         record.actions = children;
         Ok(status)
     }

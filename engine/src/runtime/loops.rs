@@ -13,6 +13,7 @@ use crate::expr::functions::datetime_format;
 use crate::expr::{Template, Value};
 use chrono::Utc;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -37,7 +38,7 @@ impl Executor<'_> {
             Err(e) => return Err(Failure::new("InvalidTemplate", e.message)),
         };
         record.inputs = Value::Array(items.clone());
-        let mut iterations: Vec<Option<(Vec<ActionRecord>, RunStatus)>> =
+        let mut iterations: Vec<Option<(Vec<Arc<ActionRecord>>, RunStatus)>> =
             (0..items.len()).map(|_| None).collect();
         let mut pending = FuturesUnordered::new();
         let mut next = 0;
@@ -77,8 +78,7 @@ impl Executor<'_> {
                 .actions
                 .extend(records.into_iter().map(|r| in_iteration(r, index as i64)));
         }
-        let all: Vec<Value> = record.actions.iter().map(ActionRecord::to_value).collect();
-        frame.set_result(step.name.clone(), Value::array(all));
+        frame.set_result(step.name.clone(), record.actions.clone().into());
         Ok(status)
     }
 
@@ -134,8 +134,7 @@ impl Executor<'_> {
                 break;
             }
         }
-        let all: Vec<Value> = record.actions.iter().map(ActionRecord::to_value).collect();
-        frame.set_result(step.name.clone(), Value::array(all));
+        frame.set_result(step.name.clone(), record.actions.clone().into());
         if status == RunStatus::TimedOut {
             return Err(Failure::new(
                 "ActionTimedOut",
@@ -260,7 +259,7 @@ impl Executor<'_> {
     }
 }
 
-fn in_iteration(mut record: ActionRecord, index: i64) -> ActionRecord {
-    record.iteration = Some(index);
+fn in_iteration(mut record: Arc<ActionRecord>, index: i64) -> Arc<ActionRecord> {
+    Arc::make_mut(&mut record).iteration = Some(index);
     record
 }

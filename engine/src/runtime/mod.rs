@@ -177,18 +177,20 @@ fn trigger_record(plan: &Plan, outputs: Value, start: chrono::DateTime<Utc>) -> 
 }
 
 /// The error of a failed run: that of the first failed action, looking inside containers.
-fn first_error(records: &[Option<ActionRecord>], status: RunStatus) -> Value {
-    fn failed(records: &[ActionRecord]) -> Option<&ActionRecord> {
+fn first_error(records: &[Option<Arc<ActionRecord>>], status: RunStatus) -> Value {
+    fn failed<'a>(
+        mut records: impl Iterator<Item = &'a Arc<ActionRecord>>,
+    ) -> Option<&'a ActionRecord> {
         records
-            .iter()
-            .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::TimedOut))
-            .find_map(|r| failed(&r.actions).or(Some(r)))
+            .find(|r| matches!(r.status, RunStatus::Failed | RunStatus::TimedOut))
+            .map(|r| failed(r.actions.iter()).unwrap_or(r))
     }
     if status == RunStatus::Succeeded {
         return Value::Null;
     }
-    let top: Vec<ActionRecord> = records.iter().flatten().cloned().collect();
-    failed(&top).map(|r| r.error.clone()).unwrap_or_default()
+    failed(records.iter().flatten())
+        .map(|r| r.error.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

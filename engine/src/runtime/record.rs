@@ -41,7 +41,7 @@ pub struct ActionRecord {
     /// Children of a container: for a Scope, If or Switch the branch that ran, in file order;
     /// for a Foreach or Until every iteration's, in iteration order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub actions: Vec<ActionRecord>,
+    pub actions: Vec<Arc<ActionRecord>>,
 }
 
 impl ActionRecord {
@@ -104,5 +104,5 @@ pub struct RunRecord {
     pub error: Value,
     /// What a Response action answered, for the HTTP layer.
     pub response: Value,
-    pub actions: Vec<ActionRecord>,
+    pub actions: Vec<Arc<ActionRecord>>,
 }

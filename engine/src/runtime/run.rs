@@ -5,6 +5,7 @@
 //! iteration's X. Results are [`Value`]s whose containers are shared, never deep-copied.
 
 use super::plan::Plan;
+use super::record::ActionRecord;
 use crate::definition::names::VariableType;
 use crate::definition::RunStatus;
 use crate::expr::value::Map;
@@ -105,6 +106,9 @@ impl RunState {
     }
 }
 
+/// The first-level records of a container, shared.
+pub type Children = Arc<[Arc<ActionRecord>]>;
+
 /// The current item and index of a loop iteration.
 #[derive(Debug, Clone)]
 pub struct LoopPosition {
@@ -116,9 +120,9 @@ pub struct LoopPosition {
 /// Action results visible at one level of loop nesting.
 pub struct Frame<'a> {
     parent: Option<&'a Frame<'a>>,
-    records: Mutex<HashMap<Arc<str>, Value>>,
+    records: Mutex<HashMap<Arc<str>, Arc<ActionRecord>>>,
     /// `result('Scope')`: the first-level records of each container that finished here.
-    results: Mutex<HashMap<Arc<str>, Value>>,
+    results: Mutex<HashMap<Arc<str>, Children>>,
     pub position: Option<LoopPosition>,
     /// The action path of this frame for idempotency keys: `Loop[3]/`.
     pub path: String,
@@ -128,7 +132,7 @@ impl<'a> Frame<'a> {
     pub fn root() -> Frame<'static> {
         Frame {
             parent: None,
-            records: Mutex::new(HashMap::new()),
+            records: Mutex::new(HashMap::with_capacity(32)),
             results: Mutex::new(HashMap::new()),
             position: None,
             path: String::new(),
@@ -146,11 +150,11 @@ impl<'a> Frame<'a> {
         }
     }
 
-    pub fn record(&self, name: Arc<str>, record: Value) {
-        lock(&self.records).insert(name, record);
+    pub fn record(&self, record: Arc<ActionRecord>) {
+        lock(&self.records).insert(record.name.clone(), record);
     }
 
-    pub fn set_result(&self, container: Arc<str>, results: Value) {
+    pub fn set_result(&self, container: Arc<str>, results: Children) {
         lock(&self.results).insert(container, results);
     }
 
@@ -205,11 +209,17 @@ impl EvalContext for Scope<'_> {
     /// taken, or skipped — reads as null, as in Logic Apps; so does a name the workflow does
     /// not define, which validation warns about.
     fn action(&self, name: &str) -> Option<Value> {
-        Some(
-            self.frame
-                .find(|f| lock(&f.records).get(name).cloned())
-                .unwrap_or_default(),
-        )
+        let found = self
+            .frame
+            .find(|f| lock(&f.records).get(name).map(|r| r.to_value()));
+        Some(found.unwrap_or_default())
+    }
+
+    fn action_outputs(&self, name: &str) -> Option<Value> {
+        let found = self
+            .frame
+            .find(|f| lock(&f.records).get(name).map(|r| r.outputs.clone()));
+        Some(found.unwrap_or_default())
     }
 
     fn item(&self) -> Option<Value> {
@@ -240,7 +250,8 @@ impl EvalContext for Scope<'_> {
     }
 
     fn result(&self, scope: &str) -> Option<Value> {
-        self.frame.find(|f| lock(&f.results).get(scope).cloned())
+        let records = self.frame.find(|f| lock(&f.results).get(scope).cloned())?;
+        Some(Value::array(records.iter().map(|r| r.to_value()).collect()))
     }
 
     fn workflow(&self) -> Value {

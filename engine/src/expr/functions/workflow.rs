@@ -58,18 +58,25 @@ fn actions(args: &mut Args<'_>) -> FnResult {
     action_record(args)
 }
 
+fn action_outputs(args: &Args<'_>) -> FnResult {
+    let name = args.str(0)?;
+    match args.ctx.action_outputs(name) {
+        Some(outputs) => Ok(outputs),
+        None => fail(format!(
+            "the action '{name}' doesn't exist or hasn't run yet"
+        )),
+    }
+}
+
 fn body(args: &mut Args<'_>) -> FnResult {
-    let record = action_record(args)?;
-    Ok(record
-        .get("outputs")
-        .and_then(|o| o.get("body"))
+    Ok(action_outputs(args)?
+        .get("body")
         .cloned()
         .unwrap_or_default())
 }
 
 fn outputs(args: &mut Args<'_>) -> FnResult {
-    let record = action_record(args)?;
-    Ok(record.get("outputs").cloned().unwrap_or_default())
+    action_outputs(args)
 }
 
 fn trigger(args: &mut Args<'_>) -> FnResult {
@@ -212,10 +219,8 @@ fn single_value(body: &Value, key: &str) -> FnResult {
 }
 
 fn action_body(args: &Args<'_>) -> FnResult {
-    let record = action_record(args)?;
-    Ok(record
-        .get("outputs")
-        .and_then(|o| o.get("body"))
+    Ok(action_outputs(args)?
+        .get("body")
         .cloned()
         .unwrap_or_default())
 }

@@ -62,10 +62,10 @@ pub async fn run(plan: Arc<Plan>, body: serde_json::Value) -> RunRecord {
 
 /// The record of action `name` anywhere in the run (the last one, for loop iterations).
 pub fn find<'a>(run: &'a RunRecord, name: &str) -> &'a ActionRecord {
-    fn search<'a>(records: &'a [ActionRecord], name: &str) -> Option<&'a ActionRecord> {
+    fn search<'a>(records: &'a [Arc<ActionRecord>], name: &str) -> Option<&'a ActionRecord> {
         records.iter().rev().find_map(|r| {
             if &*r.name == name {
-                Some(r)
+                Some(&**r)
             } else {
                 search(&r.actions, name)
             }
