@@ -7,10 +7,11 @@
 //!   pointer, line and column of every problem.
 //! - [`expr`]: the expression language: parser, evaluator, the function library, and
 //!   templates (JSON values compiled once at load time).
+//! - [`runtime`]: runs of compiled workflows — plans, the job scheduler, built-in actions,
+//!   retries, admission control, metrics, and the handler seam connectors implement.
 //! - [`Error`]: the crate's one error type.
 //!
-//! Planned next (see ARCHITECTURE.md): `runtime` (runs, jobs, control flow) and `store`
-//! (durable run state on sled).
+//! Planned next (see ARCHITECTURE.md): `store` (durable run state on sled).
 
 pub mod definition;
 mod error;
