@@ -5,6 +5,7 @@
 
 mod expr;
 mod invoke;
+mod run;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,6 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Host an app: its triggers start runs; live rates are shown every second. Stop with Ctrl-C.
+    Run {
+        /// The app folder.
+        #[arg(default_value = "workflows")]
+        app: PathBuf,
+    },
     /// Check app folders and workflow files; print every problem with file, line, column and
     /// JSON pointer; exit 1 if any workflow is invalid.
     Validate {
@@ -73,6 +80,7 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { app } => run::run(&app),
         Command::Validate { paths, format } => validate::run(&paths, format),
         Command::Expr {
             expression,

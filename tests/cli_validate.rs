@@ -19,7 +19,7 @@ fn stdout(o: &Output) -> String {
 fn the_sample_app_is_valid() {
     let out = sluice(&["validate", "workflows"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("2 workflows checked: 2 valid, 0 invalid; 0 errors, 0 warnings"));
+    assert!(stdout(&out).contains("3 workflows checked: 3 valid, 0 invalid; 0 errors, 0 warnings"));
 }
 
 #[test]
@@ -55,8 +55,8 @@ fn json_format_lists_workflows_and_problems() {
         .iter()
         .map(|w| w["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["hello", "orders", "two_triggers"]);
-    assert_eq!(doc["workflows"][1]["kind"], "Stateful");
+    assert_eq!(names, ["heartbeat", "hello", "orders", "two_triggers"]);
+    assert_eq!(doc["workflows"][2]["kind"], "Stateful");
     let problem = &doc["problems"][0];
     assert_eq!(problem["pointer"], "/definition/triggers/every");
     assert_eq!(problem["line"], 11);
@@ -112,4 +112,21 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn a_reference_to_an_undefined_action_is_a_warning() {
+    let dir = tempdir("undefined-reference");
+    let file = dir.join("workflow.json");
+    std::fs::write(
+        &file,
+        r#"{"definition": {"triggers": {}, "actions": {
+  "Use": {"type": "Compose", "inputs": "@body('Gone')", "runAfter": {}}}}, "kind": "Stateless"}"#,
+    )
+    .unwrap();
+    let out = sluice(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains(
+        "workflow.json:2:30: /definition/actions/Use/inputs: warning: references the action 'Gone', which this workflow does not define; it evaluates to null"
+    ), "{}", stdout(&out));
 }

@@ -17,6 +17,7 @@ pub mod admission;
 mod builtin;
 mod executor;
 pub mod handler;
+pub mod host;
 mod loops;
 pub mod metrics;
 pub mod plan;
@@ -24,6 +25,7 @@ pub mod record;
 mod retry;
 pub mod run;
 mod schema;
+pub mod stats;
 mod table;
 
 pub use executor::Environment;

@@ -4,6 +4,7 @@
 
 mod actions;
 mod control;
+mod host;
 mod retries;
 
 use super::handler::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Handlers};

@@ -1,0 +1,210 @@
+//! Hosting an app: one admission gate per workflow in front of a shared [`Engine`], the entry
+//! point every trigger (Recurrence here; HTTP, Kafka and AMQP in their connectors) submits
+//! events through, and the Recurrence triggers themselves.
+
+use super::admission::{Admission, QueueFull};
+use super::{Engine, Mocks, Plan, RunRecord};
+use crate::definition::model::Recurrence;
+use crate::definition::names::{Frequency, TriggerType};
+use crate::definition::App;
+use crate::expr::value::Map;
+use crate::expr::Value;
+use crate::Error;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// "Unlimited" concurrent runs, when a trigger sets no concurrency.
+const UNLIMITED: usize = 1 << 24;
+
+/// One hosted workflow.
+pub struct Hosted {
+    pub plan: Arc<Plan>,
+    pub admission: Admission,
+    pub trigger_type: Option<TriggerType>,
+    pub recurrence: Option<Recurrence>,
+}
+
+/// An app's workflows, ready to take events.
+pub struct Host {
+    pub engine: Engine,
+    pub workflows: HashMap<String, Hosted>,
+    mocks: Arc<Mocks>,
+}
+
+/// Why an event was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// No workflow of that name.
+    Unknown,
+    /// The workflow's waiting queue is full: apply backpressure.
+    QueueFull,
+    /// `splitOn` failed on the event.
+    SplitOn(String),
+}
+
+impl Host {
+    /// Compiles every workflow of `app`; `max_in_flight` caps runs across workflows.
+    pub fn new(app: &App, engine: Engine, max_in_flight: usize) -> Result<Host, Error> {
+        let parameters = super::app_parameters(app)?;
+        let cap = Arc::new(Semaphore::new(max_in_flight));
+        let mut workflows = HashMap::new();
+        for (name, workflow) in &app.workflows {
+            let plan = Arc::new(Plan::compile(workflow, &parameters)?);
+            let trigger = workflow.definition.triggers.values().next();
+            let limits = plan.trigger.as_ref();
+            let runs = limits.and_then(|t| t.runs).unwrap_or(UNLIMITED);
+            let waiting = limits
+                .and_then(|t| t.maximum_waiting_runs)
+                .unwrap_or(runs.saturating_add(10));
+            workflows.insert(
+                name.clone(),
+                Hosted {
+                    admission: Admission::new(runs, waiting, cap.clone()),
+                    trigger_type: trigger.map(|t| t.trigger_type),
+                    recurrence: trigger.and_then(|t| t.recurrence.clone()),
+                    plan,
+                },
+            );
+        }
+        Ok(Host {
+            engine,
+            workflows,
+            mocks: Arc::new(Mocks::new()),
+        })
+    }
+
+    /// Submits one trigger event (`{headers, body}`) to `workflow`: admission first (refused at
+    /// once when the queue is full), then one run per `splitOn` item; returns when they finish.
+    pub async fn submit(&self, workflow: &str, event: Value) -> Result<Vec<RunRecord>, Rejected> {
+        let hosted = self.workflows.get(workflow).ok_or(Rejected::Unknown)?;
+        let outputs = self
+            .engine
+            .split(&hosted.plan, event)
+            .map_err(|e| Rejected::SplitOn(e.message))?;
+        let tickets = outputs
+            .iter()
+            .map(|_| hosted.admission.enter())
+            .collect::<Result<Vec<_>, QueueFull>>()
+            .map_err(|_| Rejected::QueueFull)?;
+        let runs = tickets
+            .into_iter()
+            .zip(outputs)
+            .map(|(ticket, outputs)| async move {
+                let _slot = ticket.start().await;
+                self.engine
+                    .run(hosted.plan.clone(), outputs, self.mocks.clone())
+                    .await
+            });
+        Ok(futures_util::future::join_all(runs).await)
+    }
+
+    /// Runs every Recurrence trigger of the app until the returned tasks are aborted. A
+    /// recurrence whose queue is full skips that occurrence, as Logic Apps does.
+    pub fn start_recurrences(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for (name, hosted) in &self.workflows {
+            let Some(recurrence) = hosted.recurrence.clone() else {
+                continue;
+            };
+            let host = self.clone();
+            let name = name.clone();
+            tasks.push(tokio::spawn(async move {
+                let period = period(&recurrence);
+                let first = first_delay(&recurrence, period, Utc::now());
+                let mut ticks =
+                    tokio::time::interval_at(tokio::time::Instant::now() + first, period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    ticks.tick().await;
+                    let host = host.clone();
+                    let name = name.clone();
+                    tokio::spawn(async move {
+                        let _ = host.submit(&name, recurrence_event()).await;
+                    });
+                }
+            }));
+        }
+        tasks
+    }
+}
+
+/// What a Recurrence trigger outputs.
+fn recurrence_event() -> Value {
+    let mut outputs = Map::default();
+    outputs.insert("headers".into(), Value::object(Map::default()));
+    outputs.insert("body".into(), Value::Null);
+    Value::object(outputs)
+}
+
+/// The time between occurrences (a month counts as 30 days).
+pub fn period(r: &Recurrence) -> Duration {
+    let unit = match r.frequency {
+        Frequency::Second => 1,
+        Frequency::Minute => 60,
+        Frequency::Hour => 3600,
+        Frequency::Day => 86_400,
+        Frequency::Week => 604_800,
+        Frequency::Month => 2_592_000,
+    };
+    Duration::from_secs(unit * r.interval.max(1) as u64)
+}
+
+/// The wait before the first occurrence: now, or aligned to `startTime` and its multiples.
+pub fn first_delay(r: &Recurrence, period: Duration, now: DateTime<Utc>) -> Duration {
+    let Some(start) = r
+        .start_time
+        .as_deref()
+        .and_then(|s| crate::expr::functions::datetime_format::parse(s).ok())
+        .map(|t| t.instant())
+    else {
+        return Duration::ZERO;
+    };
+    if start >= now {
+        return (start - now).to_std().unwrap_or_default();
+    }
+    let elapsed = (now - start).to_std().unwrap_or_default().as_nanos();
+    let period_ns = period.as_nanos().max(1);
+    let into = elapsed % period_ns;
+    if into == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_nanos((period_ns - into) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recurrence(frequency: Frequency, interval: i64, start: Option<&str>) -> Recurrence {
+        Recurrence {
+            frequency,
+            interval,
+            start_time: start.map(str::to_string),
+            end_time: None,
+            time_zone: None,
+            schedule: None,
+        }
+    }
+
+    #[test]
+    fn occurrences_align_to_start_time() {
+        let now: DateTime<Utc> = "2026-01-01T10:00:07Z".parse().unwrap();
+        let r = recurrence(Frequency::Second, 10, Some("2026-01-01T10:00:00Z"));
+        assert_eq!(period(&r), Duration::from_secs(10));
+        assert_eq!(first_delay(&r, period(&r), now), Duration::from_secs(3));
+        let later = recurrence(Frequency::Minute, 1, Some("2026-01-01T10:05:00Z"));
+        assert_eq!(
+            first_delay(&later, period(&later), now),
+            Duration::from_secs(293)
+        );
+        let none = recurrence(Frequency::Hour, 2, None);
+        assert_eq!(
+            (period(&none), first_delay(&none, period(&none), now)),
+            (Duration::from_secs(7200), Duration::ZERO)
+        );
+    }
+}

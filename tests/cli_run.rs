@@ -1,0 +1,45 @@
+//! `sluice run` hosts the sample app: its Recurrence workflow runs every second and the live
+//! status line reports it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn run_hosts_recurrences_and_reports_rates() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "workflows"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut ran = false;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        // The heartbeat runs 14 actions per run: one initialize, ten appends, the loop, the If and a Compose.
+        if line.starts_with("events ") && !line.contains("runs 0/s") && line.contains("| in flight")
+        {
+            ran = true;
+            break;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = seen.join("\n");
+    assert!(
+        text.contains("sluice: heartbeat: recurrence every 1s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sluice: hello: not hosted: its Request trigger"),
+        "{text}"
+    );
+    assert!(ran, "no run reported:\n{text}");
+}
