@@ -97,24 +97,27 @@ pub(crate) use f;
 /// Arguments to unbounded functions.
 pub const MANY: usize = usize::MAX;
 
+/// The function tables of every category.
+const CATEGORIES: [&[Function]; 9] = [
+    string::FUNCTIONS,
+    collection::FUNCTIONS,
+    logical::FUNCTIONS,
+    conversion::FUNCTIONS,
+    math::FUNCTIONS,
+    datetime::FUNCTIONS,
+    workflow::FUNCTIONS,
+    uri::FUNCTIONS,
+    xml::FUNCTIONS,
+];
+
 fn registry() -> &'static HashMap<String, &'static Function> {
     static REGISTRY: OnceLock<HashMap<String, &'static Function>> = OnceLock::new();
     REGISTRY.get_or_init(|| {
-        [
-            string::FUNCTIONS,
-            collection::FUNCTIONS,
-            logical::FUNCTIONS,
-            conversion::FUNCTIONS,
-            math::FUNCTIONS,
-            datetime::FUNCTIONS,
-            workflow::FUNCTIONS,
-            uri::FUNCTIONS,
-            xml::FUNCTIONS,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|f| (f.name.to_ascii_lowercase(), f))
-        .collect()
+        CATEGORIES
+            .into_iter()
+            .flatten()
+            .map(|f| (f.name.to_ascii_lowercase(), f))
+            .collect()
     })
 }
 
@@ -354,20 +357,7 @@ mod tests {
 
     #[test]
     fn every_function_has_a_unique_name() {
-        let all: usize = [
-            string::FUNCTIONS,
-            collection::FUNCTIONS,
-            logical::FUNCTIONS,
-            conversion::FUNCTIONS,
-            math::FUNCTIONS,
-            datetime::FUNCTIONS,
-            workflow::FUNCTIONS,
-            uri::FUNCTIONS,
-            xml::FUNCTIONS,
-        ]
-        .iter()
-        .map(|t| t.len())
-        .sum();
+        let all: usize = CATEGORIES.iter().map(|t| t.len()).sum();
         assert_eq!(all, names().len());
     }
 }
