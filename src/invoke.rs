@@ -17,6 +17,7 @@ pub fn run(
     body: Option<&Path>,
     mocks: Option<&Path>,
     virtual_time: bool,
+    data: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let app = match App::load(app_dir) {
         Ok(app) => app,
@@ -69,7 +70,11 @@ pub fn run(
         // A paused clock jumps ahead whenever every task waits: waits take no real time.
         runtime.block_on(async { tokio::time::pause() });
     }
-    let engine = Engine::new(Handlers::default(), app_settings(&app));
+    let mut engine = Engine::new(Handlers::default(), app_settings(&app));
+    if let Some(dir) = data {
+        std::fs::create_dir_all(dir)?;
+        engine = engine.with_store(crate::runs::open(dir)?);
+    }
     let split_on = plan.trigger.as_ref().is_some_and(|t| t.split_on.is_some());
     let events = engine
         .split(&plan, Value::object(outputs))

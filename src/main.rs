@@ -6,6 +6,7 @@
 mod expr;
 mod invoke;
 mod run;
+mod runs;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,6 +29,20 @@ enum Command {
         /// The app folder.
         #[arg(default_value = "workflows")]
         app: PathBuf,
+        /// Where stateful runs are recorded (default: APP/.sluice).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Run history in the data directory: list, show, resubmit, cancel, purge.
+    Runs {
+        /// The app folder.
+        #[arg(long, default_value = "workflows")]
+        app: PathBuf,
+        /// The data directory (default: APP/.sluice).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RunsCommand,
     },
     /// Check app folders and workflow files; print every problem with file, line, column and
     /// JSON pointer; exit 1 if any workflow is invalid.
@@ -65,6 +80,57 @@ enum Command {
         /// Run on a virtual clock: Wait actions, retry delays and timeouts take no real time.
         #[arg(long)]
         virtual_time: bool,
+        /// Record stateful runs in this data directory, as `sluice run` does.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// List runs, newest first; filters apply in the store.
+    List {
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Succeeded, Failed, Cancelled, TimedOut, or Running.
+        #[arg(long)]
+        status: Option<String>,
+        /// Runs that started at or after this time (ISO 8601).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Runs that started at or before this time (ISO 8601).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Unfinished runs with no progress for this long (ISO 8601 duration, e.g. PT10M).
+        #[arg(long)]
+        stuck: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show one run: its trigger and the action tree with status, duration, retries and errors.
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run again with the same trigger outputs; with --from, actions that ran before ACTION keep
+    /// their recorded results.
+    Resubmit {
+        id: String,
+        #[arg(long)]
+        from: Option<String>,
+        /// Canned results by action name, as for `invoke`.
+        #[arg(long)]
+        mocks: Option<PathBuf>,
+    },
+    /// Mark an unfinished run Cancelled so it is not resumed.
+    Cancel { id: String },
+    /// Delete finished runs older than a duration (ISO 8601, e.g. P30D).
+    Purge {
+        #[arg(long)]
+        older_than: String,
     },
 }
 
@@ -80,7 +146,10 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { app } => run::run(&app),
+        Command::Run { app, data } => run::run(&app, data.as_deref()),
+        Command::Runs { app, data, command } => {
+            runs_request(command).and_then(|r| runs::run(&app, data.as_deref(), r))
+        }
         Command::Validate { paths, format } => validate::run(&paths, format),
         Command::Expr {
             expression,
@@ -92,12 +161,14 @@ fn main() -> ExitCode {
             body,
             mocks,
             virtual_time,
+            data,
         } => invoke::run(
             &app,
             &workflow,
             body.as_deref(),
             mocks.as_deref(),
             virtual_time,
+            data.as_deref(),
         ),
     };
     match result {
@@ -107,4 +178,58 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn duration(text: &str) -> anyhow::Result<sluice_engine::definition::duration::IsoDuration> {
+    sluice_engine::definition::duration::IsoDuration::parse(text).map_err(|e| anyhow::anyhow!(e))
+}
+
+fn runs_request(command: RunsCommand) -> anyhow::Result<runs::Request> {
+    use sluice_engine::definition::RunStatus;
+    use sluice_engine::store::RunFilter;
+    Ok(match command {
+        RunsCommand::List {
+            workflow,
+            status,
+            since,
+            until,
+            limit,
+            stuck,
+            format,
+        } => {
+            let running = status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("Running"));
+            let status = match status.filter(|_| !running) {
+                Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown status '{s}', expected Running or one of: {}",
+                        RunStatus::expected()
+                    )
+                })?),
+                None => None,
+            };
+            let stuck_for = stuck
+                .as_deref()
+                .map(duration)
+                .transpose()?
+                .map(|d| d.as_duration());
+            let filter = RunFilter {
+                workflow,
+                status,
+                running,
+                since,
+                until,
+                stuck_for,
+                limit,
+            };
+            runs::Request::List { filter, format }
+        }
+        RunsCommand::Show { id, format } => runs::Request::Show { id, format },
+        RunsCommand::Resubmit { id, from, mocks } => runs::Request::Resubmit { id, from, mocks },
+        RunsCommand::Cancel { id } => runs::Request::Cancel { id },
+        RunsCommand::Purge { older_than } => runs::Request::Purge {
+            older_than: duration(&older_than)?,
+        },
+    })
 }

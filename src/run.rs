@@ -17,8 +17,27 @@ use std::time::{Duration, Instant};
 
 /// Runs in flight across all workflows, at most.
 const MAX_IN_FLIGHT: usize = 10_000;
+/// Run history retention when `Workflows.RuntimeConfiguration.RetentionInDays` is not set.
+const DEFAULT_RETENTION_DAYS: i64 = 90;
 
-pub fn run(app_dir: &Path) -> anyhow::Result<ExitCode> {
+/// Applies retention every hour and reports the store's size every ten seconds.
+async fn housekeeping(store: sluice_engine::store::SharedStore, retention_days: i64) {
+    let size = metrics::gauge!(sluice_engine::runtime::metrics::STORE_SIZE);
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    for tick in 0u64.. {
+        every.tick().await;
+        if tick % 360 == 0 {
+            let before = chrono::Utc::now() - chrono::Duration::days(retention_days);
+            let store = store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.purge(before)).await;
+        }
+        if let Ok(bytes) = store.size_on_disk() {
+            size.set(bytes as f64);
+        }
+    }
+}
+
+pub fn run(app_dir: &Path, data: Option<&Path>) -> anyhow::Result<ExitCode> {
     let recorder = StatsRecorder::new(metrics::NoopRecorder);
     let stats = recorder.stats.clone();
     metrics::set_global_recorder(recorder).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -29,15 +48,31 @@ pub fn run(app_dir: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let dir = crate::runs::data_dir(app_dir, data);
+    std::fs::create_dir_all(&dir)?;
+    let store = crate::runs::open(&dir)?;
+    let retention_days: i64 = app
+        .settings
+        .get("Workflows.RuntimeConfiguration.RetentionInDays")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let engine = Engine::new(Handlers::default(), app_settings(&app));
+        let engine = Engine::new(Handlers::default(), app_settings(&app)).with_store(store.clone());
         let host = Arc::new(Host::new(&app, engine, MAX_IN_FLIGHT)?);
         let hosted = announce(&host);
-        let tasks = host.start_recurrences();
-        if hosted == 0 {
+        let resumed = host.recover()?;
+        if resumed > 0 {
+            eprintln!(
+                "sluice: resuming {resumed} unfinished run(s) from {}",
+                dir.display()
+            );
+        }
+        let mut tasks = host.start_recurrences();
+        tasks.push(tokio::spawn(housekeeping(store, retention_days)));
+        if hosted == 0 && resumed == 0 {
             eprintln!(
                 "sluice: nothing to host yet in {}; stopping",
                 app_dir.display()

@@ -46,9 +46,9 @@ fn invoke(app: &Path, workflow: &str, body: &Value, mocks: &Value) -> (i32, Valu
     (out.status.code().unwrap_or(-1), printed)
 }
 
-fn burst_app() -> PathBuf {
+fn burst_app(name: &str) -> PathBuf {
     app(
-        "burst",
+        name,
         &[
             (
                 "dispatcher",
@@ -65,7 +65,7 @@ fn burst_app() -> PathBuf {
 
 #[test]
 fn burst_dispatcher_splits_orders_into_runs() {
-    let dir = burst_app();
+    let dir = burst_app("burst-dispatcher");
     let mocks = json!({"Invoke_a_workflow_in_this_workflow_app": {"outputs": {"statusCode": 200, "body": {"ok": true}}}});
     let (code, runs) = invoke(&dir, "dispatcher", &json!({"orders": [1, 2, 3]}), &mocks);
     assert_eq!(code, 0);
@@ -88,7 +88,7 @@ fn burst_dispatcher_splits_orders_into_runs() {
 
 #[test]
 fn burst_enricher_runs_unchanged_with_io_mocked() {
-    let dir = burst_app();
+    let dir = burst_app("burst-enricher");
     let dispatcher: Value = serde_json::from_str(
         &std::fs::read_to_string(corpus(
             "Azure__logicapps__templates_benchmarks_burst_dispatcher.json",

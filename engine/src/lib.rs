@@ -17,5 +17,6 @@ pub mod definition;
 mod error;
 pub mod expr;
 pub mod runtime;
+pub mod store;
 
 pub use error::Error;

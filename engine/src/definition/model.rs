@@ -27,6 +27,8 @@ pub struct Workflow {
     /// Where `definition` starts inside the file: `/definition`, or the root for a bare one.
     pub definition_pointer: Pointer,
     pub definition: Definition,
+    /// The file's text, kept so a run can be resumed with the version it started with.
+    pub source: std::sync::Arc<str>,
 }
 
 /// The `definition` object.

@@ -49,6 +49,7 @@ impl<'a> Reader<'a> {
                 kind,
                 definition_pointer,
                 definition,
+                source: std::sync::Arc::from(""),
             })
         } else if map.contains_key("triggers") || map.contains_key("actions") {
             let definition = self.definition(Value::Object(map), &at)?;
@@ -58,6 +59,7 @@ impl<'a> Reader<'a> {
                 kind: WorkflowKind::Stateful,
                 definition_pointer: at,
                 definition,
+                source: std::sync::Arc::from(""),
             })
         } else {
             self.problems.error(

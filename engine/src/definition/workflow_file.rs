@@ -68,7 +68,10 @@ pub fn check_workflow_text(text: &str, file: &Path, name: &str) -> WorkflowRepor
     }
     super::expressions::check(&value, &mut problems);
     let mut reader = Reader::new(&mut problems);
-    let workflow = reader.workflow(value, name, file);
+    let workflow = reader.workflow(value, name, file).map(|mut w| {
+        w.source = std::sync::Arc::from(text);
+        w
+    });
     let unreadable = std::mem::take(&mut reader.unreadable);
     if let Some(w) = &workflow {
         validate(w, &unreadable, &mut problems);

@@ -122,7 +122,14 @@ impl<'r> Executor<'r> {
         self.env
             .metrics
             .action_completed(record.action_type, record.status, seconds);
+        let step = &c.steps[i];
+        let mut record = record;
+        record.secure = (step.secure_inputs, step.secure_outputs);
         let record = Arc::new(record);
+        if builtin::is_inline(step) {
+            // Inline results can be recomputed; they ride along in the next batch unawaited.
+            drop(self.journal(step, frame, &record));
+        }
         frame.record(record.clone());
         records[i] = Some(record);
         let now = Instant::now();
@@ -145,7 +152,10 @@ impl<'r> Executor<'r> {
     /// Runs an inline step (or returns its canned result).
     fn inline(&self, step: &Step, frame: &Frame<'_>) -> ActionRecord {
         let start = Utc::now();
-        if let Some(record) = self.canned(step, start) {
+        if let Some(record) = self
+            .canned(step, start)
+            .or_else(|| self.replayed(step, frame))
+        {
             return record;
         }
         let mut record = ActionRecord::new(
@@ -205,6 +215,10 @@ impl<'r> Executor<'r> {
                 .record(ready_at.elapsed().as_secs_f64());
             let start = Utc::now();
             if let Some(record) = self.canned(step, start) {
+                return record;
+            }
+            let leaf = matches!(step.kind, StepKind::Wait { .. } | StepKind::Handler);
+            if let Some(record) = self.replayed(step, frame).filter(|_| leaf) {
                 return record;
             }
             let mut record = ActionRecord::new(
@@ -272,8 +286,89 @@ impl<'r> Executor<'r> {
                 Err(failure) => fail(&mut record, &failure),
             }
             record.end_time = Utc::now();
+            if leaf {
+                // An I/O result cannot be recomputed: it is on disk before dependents run.
+                record.secure = (step.secure_inputs, step.secure_outputs);
+                if let Some(commit) = self.journal(step, frame, &record) {
+                    if let Err(e) = commit.await {
+                        fail(&mut record, &Failure::new("StoreFailed", e.to_string()));
+                    }
+                }
+            }
             record
         })
+    }
+
+    /// Journals a finished leaf action of a stateful run.
+    fn journal(
+        &self,
+        step: &Step,
+        frame: &Frame<'_>,
+        record: &ActionRecord,
+    ) -> Option<crate::store::Commit> {
+        let store = self.run.store.as_ref()?;
+        let path = format!("{}{}", frame.path, step.name);
+        if self.run.replay.contains_key(&path) {
+            return None;
+        }
+        let entry = crate::store::JournalEntry {
+            path,
+            record: record.clone(),
+        };
+        Some(store.journal(&self.run.id, &entry))
+    }
+
+    /// The recorded result of `step` when the run is replayed, with its effects on the run's
+    /// state (variables, Terminate, Response) applied again.
+    fn replayed(&self, step: &Step, frame: &Frame<'_>) -> Option<ActionRecord> {
+        if self.run.replay.is_empty() {
+            return None;
+        }
+        let record = self
+            .run
+            .replay
+            .get(&format!("{}{}", frame.path, step.name))?;
+        match &step.kind {
+            StepKind::InitializeVariable(_) => {
+                let declared = record
+                    .inputs
+                    .get("variables")
+                    .and_then(Value::as_array)
+                    .unwrap_or(&[]);
+                let mut variables = self.run.variables();
+                for v in declared {
+                    let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let t = v
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .and_then(crate::definition::names::VariableType::parse);
+                    if let Some(t) = t {
+                        variables.insert(
+                            Arc::from(name),
+                            (t, v.get("value").cloned().unwrap_or_default()),
+                        );
+                    }
+                }
+            }
+            StepKind::SetVariable { name, .. }
+            | StepKind::IncrementVariable { name, .. }
+            | StepKind::AppendToArrayVariable { name, .. }
+            | StepKind::AppendToStringVariable { name, .. } => {
+                if let (Some((_, value)), Some(new)) = (
+                    self.run.variables().get_mut(name),
+                    record.outputs.get("body"),
+                ) {
+                    *value = new.clone();
+                }
+            }
+            StepKind::Terminate { status, .. } => self.run.terminate(
+                *status,
+                record.inputs.get("runError").cloned().unwrap_or_default(),
+            ),
+            StepKind::Response { .. } => self.run.set_response(record.outputs.clone()),
+            _ => {}
+        }
+        Some((**record).clone())
     }
 
     pub(super) fn truth(&self, condition: &Template, frame: &Frame<'_>) -> Result<bool, Failure> {

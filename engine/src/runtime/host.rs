@@ -32,6 +32,7 @@ pub struct Host {
     pub engine: Engine,
     pub workflows: HashMap<String, Hosted>,
     mocks: Arc<Mocks>,
+    parameters: HashMap<String, Value>,
 }
 
 /// Why an event was not accepted.
@@ -73,7 +74,72 @@ impl Host {
             engine,
             workflows,
             mocks: Arc::new(Mocks::new()),
+            parameters,
         })
+    }
+
+    /// The plan a recorded run resumes with: the current one when the definition is unchanged,
+    /// else the version recorded when the run started.
+    pub fn plan_for(&self, header: &crate::store::RunHeader) -> Result<Arc<Plan>, String> {
+        let current = self.workflows.get(&header.workflow).map(|h| h.plan.clone());
+        if let Some(plan) = current.as_ref().filter(|p| p.version == header.version) {
+            return Ok(plan.clone());
+        }
+        let store = self.engine.store().ok_or("no run store")?;
+        let text = store
+            .definition(&header.version)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "definition version {} of '{}' is not recorded",
+                    header.version, header.workflow
+                )
+            })?;
+        let report = crate::definition::check_workflow_text(
+            &text,
+            std::path::Path::new(&header.workflow),
+            &header.workflow,
+        );
+        let workflow = report.workflow.ok_or_else(|| {
+            format!(
+                "the recorded definition of '{}' no longer loads",
+                header.workflow
+            )
+        })?;
+        Plan::compile(&workflow, &self.parameters)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Resumes every unfinished stateful run in the store; returns how many were started.
+    pub fn recover(self: &Arc<Self>) -> Result<usize, crate::store::StoreError> {
+        let Some(store) = self.engine.store() else {
+            return Ok(0);
+        };
+        let filter = crate::store::RunFilter {
+            running: true,
+            ..Default::default()
+        };
+        let unfinished = store.list(&filter)?;
+        let count = unfinished.len();
+        for header in unfinished {
+            let host = self.clone();
+            tokio::spawn(async move {
+                let journal = match host.engine.store().map(|s| s.run(&header.id)) {
+                    Some(Ok(Some(stored))) => stored.journal,
+                    _ => Vec::new(),
+                };
+                match host.plan_for(&header) {
+                    Ok(plan) => {
+                        host.engine
+                            .replay(plan, &header, journal, true, host.mocks.clone())
+                            .await;
+                    }
+                    Err(e) => eprintln!("sluice: cannot resume run {}: {e}", header.id),
+                }
+            });
+        }
+        Ok(count)
     }
 
     /// Submits one trigger event (`{headers, body}`) to `workflow`: admission first (refused at

@@ -16,6 +16,7 @@ pub const JOBS_EXECUTED: &str = "sluice_jobs_executed_total";
 pub const TRIGGER_EVENTS: &str = "sluice_trigger_events_total";
 pub const JOB_EXECUTION_DELAY: &str = "sluice_job_execution_delay_seconds";
 pub const ACTION_DURATION: &str = "sluice_action_duration_seconds";
+pub const STORE_SIZE: &str = "sluice_store_size_bytes";
 
 /// Registers the descriptions with the installed recorder.
 pub fn describe() {
@@ -47,6 +48,7 @@ pub fn describe() {
         Unit::Seconds,
         "Time an action took, retries included, by type."
     );
+    describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the run store on disk.");
 }
 
 /// Cached metric handles of one engine.

@@ -19,6 +19,9 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Plan {
     pub workflow: Arc<str>,
+    /// The definition version (a hash of the file's text) and the text itself.
+    pub version: String,
+    pub source: Arc<str>,
     pub kind: WorkflowKind,
     pub trigger: Option<TriggerPlan>,
     pub root: Container,
@@ -63,6 +66,9 @@ pub struct Step {
     pub timeout: Option<Duration>,
     /// The `definition.staticResults` entry to use instead of running, when enabled.
     pub static_result: Option<String>,
+    /// `runtimeConfiguration.secureData`: inputs and/or outputs hidden from run history.
+    pub secure_inputs: bool,
+    pub secure_outputs: bool,
 }
 
 /// What a step does.
@@ -232,6 +238,8 @@ impl Plan {
         };
         let root = container(&definition.actions)?;
         Ok(Plan {
+            version: crate::store::version_of(&workflow.source),
+            source: workflow.source.clone(),
             workflow: Arc::from(workflow.name.as_str()),
             kind: workflow.kind,
             trigger,
@@ -528,7 +536,13 @@ fn step(action: &Action, run_after: Vec<(usize, Vec<RunStatus>)>) -> Result<Step
                 .is_none_or(|o| o.eq_ignore_ascii_case("Enabled"))
         })
         .map(|s| s.name.clone());
+    let secure = action.options.runtime_configuration.secure_data.as_ref();
+    let hides = |what: &str| {
+        secure.is_some_and(|s| s.properties.iter().any(|p| p.eq_ignore_ascii_case(what)))
+    };
     Ok(Step {
+        secure_inputs: hides("inputs"),
+        secure_outputs: hides("outputs"),
         name: Arc::from(action.name.as_str()),
         pointer: action.pointer.clone(),
         action_type: action.action_type,

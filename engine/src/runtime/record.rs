@@ -6,11 +6,11 @@ use crate::definition::{ActionType, RunStatus};
 use crate::expr::value::Map;
 use crate::expr::Value;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// One retried attempt of an action.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryRecord {
     pub start_time: DateTime<Utc>,
@@ -20,7 +20,7 @@ pub struct RetryRecord {
 }
 
 /// The result of one action.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionRecord {
     pub name: Arc<str>,
@@ -34,14 +34,18 @@ pub struct ActionRecord {
     pub error: Value,
     /// A Logic Apps status code: `OK`, `ActionFailed`, `ActionSkipped`, `ActionTimedOut` …
     pub code: Option<String>,
+    #[serde(default)]
     pub retries: Vec<RetryRecord>,
     /// The loop iteration (from 0) this record belongs to, inside a Foreach or Until.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iteration: Option<i64>,
     /// Children of a container: for a Scope, If or Switch the branch that ran, in file order;
     /// for a Foreach or Until every iteration's, in iteration order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Arc<ActionRecord>>,
+    /// Hide inputs / outputs in run history (`runtimeConfiguration.secureData`).
+    #[serde(skip)]
+    pub secure: (bool, bool),
 }
 
 impl ActionRecord {
@@ -64,6 +68,7 @@ impl ActionRecord {
             retries: Vec::new(),
             iteration: None,
             actions: Vec::new(),
+            secure: (false, false),
         }
     }
 
@@ -105,4 +110,28 @@ pub struct RunRecord {
     /// What a Response action answered, for the HTTP layer.
     pub response: Value,
     pub actions: Vec<Arc<ActionRecord>>,
+}
+
+/// What run history shows instead of secured inputs or outputs.
+pub const SECURED: &str = "Content not shown due to security configuration.";
+
+/// The action tree for run history: every record with secured inputs and outputs redacted.
+pub fn history_tree(records: &[Arc<ActionRecord>]) -> Value {
+    fn redact(record: &ActionRecord) -> serde_json::Value {
+        let mut json = serde_json::to_value(record).unwrap_or_default();
+        if record.secure.0 {
+            json["inputs"] = serde_json::Value::from(SECURED);
+        }
+        if record.secure.1 {
+            json["outputs"] = serde_json::Value::from(SECURED);
+        }
+        if !record.actions.is_empty() {
+            json["actions"] =
+                serde_json::Value::Array(record.actions.iter().map(|r| redact(r)).collect());
+        }
+        json
+    }
+    Value::from_json(serde_json::Value::Array(
+        records.iter().map(|r| redact(r)).collect(),
+    ))
 }

@@ -43,6 +43,10 @@ pub struct RunState {
     pub workflow: Value,
     pub settings: Settings,
     pub mocks: Arc<Mocks>,
+    /// Where this run is journaled, when it is stateful and the engine has a store.
+    pub store: Option<crate::store::SharedStore>,
+    /// Recorded results by action path, when the run resumes or is resubmitted from an action.
+    pub replay: HashMap<String, Arc<ActionRecord>>,
     variables: Mutex<HashMap<Arc<str>, (VariableType, Value)>>,
     terminated: Mutex<Option<(RunStatus, Value)>>,
     response: Mutex<Value>,
@@ -75,6 +79,8 @@ impl RunState {
             workflow: Value::object(workflow),
             settings,
             mocks,
+            store: None,
+            replay: HashMap::new(),
             variables: Mutex::new(HashMap::new()),
             terminated: Mutex::new(None),
             response: Mutex::new(Value::Null),

@@ -4,6 +4,7 @@
 
 mod actions;
 mod control;
+mod durable;
 mod host;
 mod retries;
 
@@ -11,6 +12,7 @@ use super::handler::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Handle
 use super::{ActionRecord, Engine, Mocks, Plan, RunRecord};
 use crate::definition::check_workflow_text;
 use crate::expr::Value;
+use chrono::Utc;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;

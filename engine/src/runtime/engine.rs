@@ -1,0 +1,259 @@
+//! The engine: starts runs, records stateful ones in the store, resumes them after a crash.
+
+use super::executor::{container_status, Environment, Executor};
+use super::handler::Handlers;
+use super::record::{history_tree, timestamp, ActionRecord, RunRecord};
+use super::run::{Frame, Mocks, RunState, Settings};
+use super::{metrics, Plan};
+use crate::definition::{RunStatus, WorkflowKind};
+use crate::expr::value::Map;
+use crate::expr::{EvalError, JsonContext, Value};
+use crate::store::{JournalEntry, RunHeader, SharedStore};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Runs workflows: holds the handlers for connector actions, the app settings, the run store
+/// and the metric handles shared by every run.
+pub struct Engine {
+    env: Environment,
+    settings: Settings,
+    store: Option<SharedStore>,
+}
+
+/// The trigger event was already turned into a run, which the store still knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub run_id: String,
+}
+
+/// How a run begins: fresh, or resumed from what the store recorded.
+struct Start {
+    id: Arc<str>,
+    start: DateTime<Utc>,
+    outputs: Value,
+    event_id: Option<String>,
+    replay: HashMap<String, Arc<ActionRecord>>,
+    resumed: bool,
+}
+
+impl Engine {
+    /// An engine with `handlers`; create it after installing a metrics recorder.
+    pub fn new(handlers: Handlers, settings: Settings) -> Engine {
+        Engine {
+            env: Environment {
+                handlers,
+                metrics: metrics::Metrics::new(),
+            },
+            settings,
+            store: None,
+        }
+    }
+
+    /// Records stateful runs in `store`.
+    pub fn with_store(mut self, store: SharedStore) -> Engine {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn store(&self) -> Option<&SharedStore> {
+        self.store.as_ref()
+    }
+
+    /// The trigger outputs of each run an event starts: one per `splitOn` item, or the
+    /// event itself. `outputs` is `{headers, body}`.
+    pub fn split(&self, plan: &Plan, outputs: Value) -> Result<Vec<Value>, EvalError> {
+        self.env.metrics.trigger_events.increment(1);
+        let Some(split_on) = plan.trigger.as_ref().and_then(|t| t.split_on.as_ref()) else {
+            return Ok(vec![outputs]);
+        };
+        let mut document = Map::default();
+        document.insert("triggerOutputs".into(), outputs.clone());
+        let items = split_on.evaluate(&JsonContext::new(Value::object(document)))?;
+        let Value::Array(items) = items else {
+            return Err(EvalError::new(format!(
+                "splitOn must give an array but gave {}",
+                crate::expr::eval::describe(&items)
+            )));
+        };
+        Ok(items
+            .iter()
+            .map(|item| {
+                let mut each = outputs.as_object().cloned().unwrap_or_default();
+                each.insert("body".into(), item.clone());
+                Value::object(each)
+            })
+            .collect())
+    }
+
+    /// Runs `plan` once for a trigger output `{headers, body}`.
+    pub async fn run(
+        &self,
+        plan: Arc<Plan>,
+        trigger_outputs: Value,
+        mocks: Arc<Mocks>,
+    ) -> RunRecord {
+        let start = fresh(trigger_outputs, None);
+        self.execute(plan, start, mocks).await
+    }
+
+    /// Runs `plan` for a trigger event with an id: a stateful run is recorded with the id, and
+    /// an id the store already knows does not start a second run.
+    pub async fn run_event(
+        &self,
+        plan: Arc<Plan>,
+        trigger_outputs: Value,
+        event_id: &str,
+        mocks: Arc<Mocks>,
+    ) -> Result<RunRecord, Duplicate> {
+        let start = fresh(trigger_outputs, Some(event_id.to_string()));
+        if let Some(store) = self.durable_store(&plan) {
+            if let Ok(Some(run_id)) = store.claim_event(event_id, &start.id) {
+                return Err(Duplicate { run_id });
+            }
+        }
+        Ok(self.execute(plan, start, mocks).await)
+    }
+
+    /// Runs `plan` again for a recorded run: `replay` holds the recorded results by action
+    /// path, which are used instead of executing (the rest runs, with the same idempotency
+    /// keys when `resume` keeps the run id).
+    pub async fn replay(
+        &self,
+        plan: Arc<Plan>,
+        header: &RunHeader,
+        replay: Vec<JournalEntry>,
+        resume: bool,
+        mocks: Arc<Mocks>,
+    ) -> RunRecord {
+        let mut start = fresh(header.trigger.clone(), None);
+        if resume {
+            start.id = Arc::from(header.id.as_str());
+            start.start = header.start_time;
+            start.event_id = header.event_id.clone();
+            start.resumed = true;
+        }
+        start.replay = replay
+            .into_iter()
+            .map(|e| (e.path, Arc::new(e.record)))
+            .collect();
+        self.execute(plan, start, mocks).await
+    }
+
+    fn durable_store(&self, plan: &Plan) -> Option<&SharedStore> {
+        self.store
+            .as_ref()
+            .filter(|_| plan.kind == WorkflowKind::Stateful)
+    }
+
+    async fn execute(&self, plan: Arc<Plan>, start: Start, mocks: Arc<Mocks>) -> RunRecord {
+        let trigger = trigger_record(&plan, start.outputs.clone(), start.start);
+        let mut state = RunState::new(
+            start.id.clone(),
+            plan.clone(),
+            trigger.clone(),
+            self.settings.clone(),
+            mocks,
+        );
+        state.replay = start.replay;
+        let store = self.durable_store(&plan).cloned();
+        let mut header = RunHeader {
+            id: start.id.to_string(),
+            workflow: plan.workflow.to_string(),
+            version: plan.version.clone(),
+            status: RunStatus::Succeeded,
+            running: true,
+            start_time: start.start,
+            end_time: None,
+            trigger: start.outputs,
+            error: Value::Null,
+            event_id: start.event_id,
+        };
+        if let Some(store) = &store {
+            if !start.resumed {
+                drop(store.save_definition(&plan.version, &plan.source));
+                // Accepted means durable: the run is on disk before it starts.
+                let _ = store.put_run(&header).await;
+            }
+            state.store = Some(store.clone());
+        }
+        let m = &self.env.metrics;
+        m.runs_started.increment(1);
+        m.runs_in_flight.increment(1.0);
+        m.jobs.increment(1);
+        let executor = Executor {
+            run: &state,
+            env: &self.env,
+        };
+        let root = Frame::root();
+        let records = executor.container(&plan.root, &root).await;
+        let (status, error) = match state.terminated() {
+            Some((status, error)) => (status, error),
+            None => {
+                let status = container_status(&plan.root, &records);
+                (status, first_error(&records, status))
+            }
+        };
+        let actions: Vec<Arc<ActionRecord>> = records.into_iter().flatten().collect();
+        let end = Utc::now();
+        if let Some(store) = &store {
+            header.status = status;
+            header.running = false;
+            header.end_time = Some(end);
+            header.error = error.clone();
+            let _ = store.finish_run(&header, &history_tree(&actions)).await;
+        }
+        m.run_completed(status);
+        RunRecord {
+            id: start.id,
+            workflow: plan.workflow.clone(),
+            status,
+            start_time: start.start,
+            end_time: end,
+            trigger,
+            error,
+            response: state.response(),
+            actions,
+        }
+    }
+}
+
+fn fresh(outputs: Value, event_id: Option<String>) -> Start {
+    Start {
+        id: Arc::from(uuid::Uuid::now_v7().simple().to_string().to_uppercase()),
+        start: Utc::now(),
+        outputs,
+        event_id,
+        replay: HashMap::new(),
+        resumed: false,
+    }
+}
+
+fn trigger_record(plan: &Plan, outputs: Value, start: chrono::DateTime<Utc>) -> Value {
+    let mut trigger = Map::default();
+    let name = plan.trigger.as_ref().map_or("manual", |t| &*t.name);
+    trigger.insert("name".into(), Value::from(name));
+    trigger.insert("inputs".into(), Value::Null);
+    trigger.insert("outputs".into(), outputs);
+    trigger.insert("startTime".into(), Value::from(timestamp(start)));
+    trigger.insert("endTime".into(), Value::from(timestamp(start)));
+    trigger.insert("status".into(), Value::from("Succeeded"));
+    Value::object(trigger)
+}
+
+/// The error of a failed run: that of the first failed action, looking inside containers.
+fn first_error(records: &[Option<Arc<ActionRecord>>], status: RunStatus) -> Value {
+    fn failed<'a>(
+        mut records: impl Iterator<Item = &'a Arc<ActionRecord>>,
+    ) -> Option<&'a ActionRecord> {
+        records
+            .find(|r| matches!(r.status, RunStatus::Failed | RunStatus::TimedOut))
+            .map(|r| failed(r.actions.iter()).unwrap_or(r))
+    }
+    if status == RunStatus::Succeeded {
+        return Value::Null;
+    }
+    failed(records.iter().flatten())
+        .map(|r| r.error.clone())
+        .unwrap_or_default()
+}

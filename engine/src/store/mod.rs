@@ -1,0 +1,145 @@
+//! Durable run state and run history.
+//!
+//! Stateful runs are recorded through a [`RunStore`]: the run header (workflow, definition
+//! version, trigger outputs, status) when it starts, a journal entry per action as it finishes,
+//! and the whole action tree when the run ends (the journal is then dropped). Recovery replays a
+//! run from its journal: recorded actions are not executed again, in-flight ones are, with the
+//! same idempotency key. [`DiskStore`] keeps it all in sled, written by one group-commit writer
+//! (one flush per batch of a few milliseconds), so the hot path never waits for one fsync per
+//! action.
+
+mod disk;
+mod writer;
+
+pub use disk::DiskStore;
+
+use crate::definition::RunStatus;
+use crate::expr::Value;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the run store failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a stored record is not readable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the run store's writer has stopped")]
+    Closed,
+}
+
+/// The summary of a run, as stored and listed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunHeader {
+    pub id: String,
+    pub workflow: String,
+    /// The hash of the definition the run started with; recovery resumes with that version.
+    pub version: String,
+    pub status: RunStatus,
+    /// `Running` is not a final status; it is stored as `None` in `status` terms.
+    pub running: bool,
+    pub start_time: DateTime<Utc>,
+    pub end_time: Option<DateTime<Utc>>,
+    /// `{headers, body}` of the trigger event: what recovery and resubmission start from.
+    pub trigger: Value,
+    pub error: Value,
+    /// The trigger event's id (topic/partition/offset, message id, client tracking id), if any.
+    pub event_id: Option<String>,
+}
+
+/// One recorded action of a running run, keyed by its path (`Scope/Loop[3]/Call`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub path: String,
+    pub record: crate::runtime::ActionRecord,
+}
+
+/// What `runs list` asks for; every field narrows the result.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub workflow: Option<String>,
+    /// A final status, or `None`; `running` selects unfinished runs.
+    pub status: Option<RunStatus>,
+    pub running: bool,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Unfinished runs whose last recorded progress is older than this.
+    pub stuck_for: Option<std::time::Duration>,
+    pub limit: usize,
+}
+
+/// A run as stored: its header and its action tree (final runs) or journal (running ones).
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    pub header: RunHeader,
+    /// The final action tree, as `sluice invoke` prints it, with secure data redacted.
+    pub actions: Option<Value>,
+    pub journal: Vec<JournalEntry>,
+}
+
+/// Resolves when the write it was returned for is on disk.
+pub struct Commit(Option<tokio::sync::oneshot::Receiver<Result<(), String>>>);
+
+impl Commit {
+    /// A commit that is already durable (nothing to write).
+    pub fn done() -> Commit {
+        Commit(None)
+    }
+}
+
+impl Future for Commit {
+    type Output = Result<(), StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.0.as_mut() {
+            None => Poll::Ready(Ok(())),
+            Some(rx) => Pin::new(rx).poll(cx).map(|r| match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) | Err(_) => Err(StoreError::Closed),
+            }),
+        }
+    }
+}
+
+/// Where stateful runs are recorded. Writes return a [`Commit`] to await when durability is
+/// needed before going on; dropping it does not cancel the write.
+pub trait RunStore: Send + Sync {
+    /// Records a definition version's text, once per version.
+    fn save_definition(&self, version: &str, text: &str) -> Commit;
+    fn definition(&self, version: &str) -> Result<Option<String>, StoreError>;
+    /// Records a run's header (new, or updated).
+    fn put_run(&self, header: &RunHeader) -> Commit;
+    /// Records one finished action of a running run.
+    fn journal(&self, run_id: &str, entry: &JournalEntry) -> Commit;
+    /// Records the end of a run: its final header and action tree; drops its journal.
+    fn finish_run(&self, header: &RunHeader, actions: &Value) -> Commit;
+    /// Associates a trigger event id with a run, unless the event already has one: returns
+    /// the run that already claimed it.
+    fn claim_event(&self, event_id: &str, run_id: &str) -> Result<Option<String>, StoreError>;
+    fn run(&self, id: &str) -> Result<Option<StoredRun>, StoreError>;
+    /// Runs matching `filter`, newest first.
+    fn list(&self, filter: &RunFilter) -> Result<Vec<RunHeader>, StoreError>;
+    /// Deletes finished runs that started before `before`; returns how many.
+    fn purge(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// The store's size on disk, in bytes.
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
+}
+
+/// A store shared by the engine and the history commands.
+pub type SharedStore = Arc<dyn RunStore>;
+
+/// A stable 64-bit FNV-1a hash, hex: definition versions.
+pub fn version_of(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
