@@ -114,5 +114,51 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, durability);
 criterion_main!(benches);
+
+/// The same workflow, stateless and stateful, as a sustained stream: 1,000 runs with 200 in
+/// flight at any time, on one core for the runs (the store's writer thread takes the other):
+/// how much the durable run store (sled, group commit) costs.
+fn durability(c: &mut Criterion) {
+    use futures_util::StreamExt;
+    const RUNS: usize = 1000;
+    const IN_FLIGHT: usize = 200;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("durability");
+    group.throughput(Throughput::Elements(RUNS as u64));
+    group.sample_size(20);
+    for kind in ["Stateless", "Stateful"] {
+        let mut doc = workflow();
+        doc["kind"] = json!(kind);
+        let report = check_workflow_text(&doc.to_string(), "bench.json".as_ref(), "sustained");
+        let plan = Arc::new(Plan::compile(&report.workflow.unwrap(), &HashMap::new()).unwrap());
+        let mut handlers = Handlers::default();
+        handlers.register(ActionType::Function, Arc::new(Instant200));
+        handlers.register(ActionType::ServiceProvider, Arc::new(Instant200));
+        let dir = std::env::temp_dir().join(format!("sluice-bench-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store: sluice_engine::store::SharedStore =
+            Arc::new(sluice_engine::store::DiskStore::open(&dir).unwrap());
+        let engine = Engine::new(handlers, Arc::new(|_| None)).with_store(store);
+        let mocks = Arc::new(Mocks::new());
+        let event = Value::from_json(
+            json!({"headers": {}, "body": {"id": "evt-1", "amount": 250.5, "region": "eu", "priority": false}}),
+        );
+        let name = format!("{}_{RUNS}_runs_{IN_FLIGHT}_in_flight", kind.to_lowercase());
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(
+                    futures_util::stream::iter(0..RUNS)
+                        .map(|_| engine.run(plan.clone(), event.clone(), mocks.clone()))
+                        .buffer_unordered(IN_FLIGHT)
+                        .collect::<Vec<_>>(),
+                )
+            })
+        });
+    }
+    group.finish();
+}

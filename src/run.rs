@@ -144,7 +144,7 @@ async fn status_line(stats: &Stats) {
     }
 }
 
-/// `events 0/s | actions 1.2K/s | jobs 1.3K/s | runs 50/s | delay p50 1.0ms p95 3.2ms p99 9.1ms | in flight 4`
+/// `events 0/s | actions 1.2K/s | jobs 1.3K/s | runs 50/s (1200 done) | delay p50 1.0ms p95 3.2ms p99 9.1ms | in flight 4`
 pub fn describe(now: &Snapshot, before: &Snapshot, elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let rate = |a: u64, b: u64| human((a - b) as f64 / seconds);
@@ -153,11 +153,12 @@ pub fn describe(now: &Snapshot, before: &Snapshot, elapsed: Duration) -> String 
             .map_or("-".to_string(), millis)
     };
     format!(
-        "events {}/s | actions {}/s | jobs {}/s | runs {}/s | delay p50 {} p95 {} p99 {} | in flight {}",
+        "events {}/s | actions {}/s | jobs {}/s | runs {}/s ({} done) | delay p50 {} p95 {} p99 {} | in flight {}",
         rate(now.events, before.events),
         rate(now.actions, before.actions),
         rate(now.jobs, before.jobs),
         rate(now.runs, before.runs),
+        now.runs,
         delay(0.5),
         delay(0.95),
         delay(0.99),

@@ -5,7 +5,6 @@ use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, Utc};
 use sluice_engine::definition::duration::IsoDuration;
 use sluice_engine::definition::{App, RunStatus};
-use sluice_engine::expr::Value;
 use sluice_engine::runtime::host::Host;
 use sluice_engine::runtime::{app_settings, ActionRecord, Engine, Handlers, Mocks};
 use sluice_engine::store::{
@@ -137,7 +136,7 @@ fn fetch(store: &dyn RunStore, id: &str) -> anyhow::Result<StoredRun> {
 /// The action tree of a stored run: final, or the journal so far for a running one.
 fn tree(run: &StoredRun) -> serde_json::Value {
     match &run.actions {
-        Some(actions) => actions.to_json(),
+        Some(actions) => actions.clone(),
         None => serde_json::Value::Array(
             run.journal
                 .iter()
@@ -232,7 +231,7 @@ fn leaves(actions: &serde_json::Value, prefix: &str, out: &mut Vec<JournalEntry>
                 if let Ok(record) = serde_json::from_value::<ActionRecord>(a.clone()) {
                     out.push(JournalEntry {
                         path: format!("{prefix}{name}"),
-                        record,
+                        record: Arc::new(record),
                     });
                 }
             }
@@ -299,9 +298,9 @@ fn cancel(store: &dyn RunStore, id: &str) -> anyhow::Result<ExitCode> {
     header.running = false;
     header.status = RunStatus::Cancelled;
     header.end_time = Some(Utc::now());
-    let actions = Value::from_json(tree(&run));
+    let actions = run.journal.iter().map(|e| e.record.clone()).collect();
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    runtime.block_on(store.finish_run(&header, &actions))?;
+    runtime.block_on(store.finish_run(&header, actions))?;
     println!("cancelled run {id}; it will not be resumed");
     Ok(ExitCode::SUCCESS)
 }

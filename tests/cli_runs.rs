@@ -212,9 +212,9 @@ fn unfinished_run(app: &Path) -> String {
         store
             .journal(
                 &id,
-                &JournalEntry {
+                JournalEntry {
                     path: "Stamp".into(),
-                    record,
+                    record: std::sync::Arc::new(record),
                 },
             )
             .await
@@ -282,7 +282,7 @@ fn sluice_run_resumes_unfinished_runs() {
     let mut seen = Vec::new();
     for line in stderr.lines() {
         let line = line.unwrap();
-        let done = line.starts_with("events ") && !line.contains("runs 0/s");
+        let done = line.starts_with("events ") && !line.contains("(0 done)");
         seen.push(line);
         if done || seen.len() > 30 {
             break;

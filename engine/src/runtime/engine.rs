@@ -2,7 +2,7 @@
 
 use super::executor::{container_status, Environment, Executor};
 use super::handler::Handlers;
-use super::record::{history_tree, timestamp, ActionRecord, RunRecord};
+use super::record::{timestamp, ActionRecord, RunRecord};
 use super::run::{Frame, Mocks, RunState, Settings};
 use super::{metrics, Plan};
 use crate::definition::{RunStatus, WorkflowKind};
@@ -133,10 +133,7 @@ impl Engine {
             start.event_id = header.event_id.clone();
             start.resumed = true;
         }
-        start.replay = replay
-            .into_iter()
-            .map(|e| (e.path, Arc::new(e.record)))
-            .collect();
+        start.replay = replay.into_iter().map(|e| (e.path, e.record)).collect();
         self.execute(plan, start, mocks).await
     }
 
@@ -172,8 +169,9 @@ impl Engine {
         if let Some(store) = &store {
             if !start.resumed {
                 drop(store.save_definition(&plan.version, &plan.source));
-                // Accepted means durable: the run is on disk before it starts.
-                let _ = store.put_run(&header).await;
+                // Not awaited: the header rides in the batch that makes the run's first I/O result
+                // durable, before any side effect depends on it, or else with the run's end.
+                drop(store.put_run(&header));
             }
             state.store = Some(store.clone());
         }
@@ -201,7 +199,9 @@ impl Engine {
             header.running = false;
             header.end_time = Some(end);
             header.error = error.clone();
-            let _ = store.finish_run(&header, &history_tree(&actions)).await;
+            // Awaited, so that a trigger acknowledging its event after the run never acknowledges
+            // a run the store could lose.
+            let _ = store.finish_run(&header, actions.clone()).await;
         }
         m.run_completed(status);
         RunRecord {

@@ -126,8 +126,9 @@ impl<'r> Executor<'r> {
         let mut record = record;
         record.secure = (step.secure_inputs, step.secure_outputs);
         let record = Arc::new(record);
-        if builtin::is_inline(step) {
-            // Inline results can be recomputed; they ride along in the next batch unawaited.
+        if builtin::is_inline(step) && step.nondeterministic {
+            // Deterministic inline results are recomputed on replay; these could not be. They
+            // ride along in the next batch, unawaited.
             drop(self.journal(step, frame, &record));
         }
         frame.record(record.clone());
@@ -313,9 +314,9 @@ impl<'r> Executor<'r> {
         }
         let entry = crate::store::JournalEntry {
             path,
-            record: record.clone(),
+            record: Arc::new(record.clone()),
         };
-        Some(store.journal(&self.run.id, &entry))
+        Some(store.journal(&self.run.id, entry))
     }
 
     /// The recorded result of `step` when the run is replayed, with its effects on the run's

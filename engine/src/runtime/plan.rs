@@ -66,6 +66,9 @@ pub struct Step {
     pub timeout: Option<Duration>,
     /// The `definition.staticResults` entry to use instead of running, when enabled.
     pub static_result: Option<String>,
+    /// Whether the inputs call a function whose result differs per call (`utcNow`, `guid`,
+    /// `rand` …): such a result is journaled, since replay could not recompute it.
+    pub nondeterministic: bool,
     /// `runtimeConfiguration.secureData`: inputs and/or outputs hidden from run history.
     pub secure_inputs: bool,
     pub secure_outputs: bool,
@@ -182,6 +185,9 @@ impl RetryPolicy {
         }
     }
 }
+
+/// Functions whose result differs from call to call.
+const NONDETERMINISTIC: &[&str] = &["utcNow", "guid", "rand", "getFutureTime", "getPastTime"];
 
 /// Defaults of Logic Apps.
 const FOREACH_DEFAULT_REPETITIONS: usize = 20;
@@ -536,6 +542,9 @@ fn step(action: &Action, run_after: Vec<(usize, Vec<RunStatus>)>) -> Result<Step
                 .is_none_or(|o| o.eq_ignore_ascii_case("Enabled"))
         })
         .map(|s| s.name.clone());
+    let inputs = template(&action.inputs)?;
+    let mut nondeterministic = false;
+    inputs.visit_calls(&mut |function, _| nondeterministic |= NONDETERMINISTIC.contains(&function));
     let secure = action.options.runtime_configuration.secure_data.as_ref();
     let hides = |what: &str| {
         secure.is_some_and(|s| s.properties.iter().any(|p| p.eq_ignore_ascii_case(what)))
@@ -548,7 +557,8 @@ fn step(action: &Action, run_after: Vec<(usize, Vec<RunStatus>)>) -> Result<Step
         action_type: action.action_type,
         run_after,
         kind,
-        inputs: template(&action.inputs)?,
+        inputs,
+        nondeterministic,
         retry: retry_policy(action),
         timeout: literal_duration(&action.options.limit.timeout)
             .filter(|_| action.action_type != ActionType::Until),

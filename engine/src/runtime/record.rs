@@ -115,23 +115,40 @@ pub struct RunRecord {
 /// What run history shows instead of secured inputs or outputs.
 pub const SECURED: &str = "Content not shown due to security configuration.";
 
-/// The action tree for run history: every record with secured inputs and outputs redacted.
-pub fn history_tree(records: &[Arc<ActionRecord>]) -> Value {
-    fn redact(record: &ActionRecord) -> serde_json::Value {
-        let mut json = serde_json::to_value(record).unwrap_or_default();
-        if record.secure.0 {
-            json["inputs"] = serde_json::Value::from(SECURED);
-        }
-        if record.secure.1 {
-            json["outputs"] = serde_json::Value::from(SECURED);
-        }
-        if !record.actions.is_empty() {
-            json["actions"] =
-                serde_json::Value::Array(record.actions.iter().map(|r| redact(r)).collect());
-        }
-        json
+/// The action tree for run history, serialized straight from the records: secured inputs and
+/// outputs are replaced by [`SECURED`].
+pub struct HistoryTree<'a>(pub &'a [Arc<ActionRecord>]);
+
+struct Redacted<'a>(&'a ActionRecord);
+
+impl Serialize for HistoryTree<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|r| Redacted(r)))
     }
-    Value::from_json(serde_json::Value::Array(
-        records.iter().map(|r| redact(r)).collect(),
-    ))
+}
+
+impl Serialize for Redacted<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.0;
+        let secured = Value::from(SECURED);
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("name", &r.name)?;
+        map.serialize_entry("type", &r.action_type)?;
+        map.serialize_entry("status", &r.status)?;
+        map.serialize_entry("startTime", &r.start_time)?;
+        map.serialize_entry("endTime", &r.end_time)?;
+        map.serialize_entry("inputs", if r.secure.0 { &secured } else { &r.inputs })?;
+        map.serialize_entry("outputs", if r.secure.1 { &secured } else { &r.outputs })?;
+        map.serialize_entry("error", &r.error)?;
+        map.serialize_entry("code", &r.code)?;
+        map.serialize_entry("retries", &r.retries)?;
+        if let Some(i) = r.iteration {
+            map.serialize_entry("iteration", &i)?;
+        }
+        if !r.actions.is_empty() {
+            map.serialize_entry("actions", &HistoryTree(&r.actions))?;
+        }
+        map.end()
+    }
 }

@@ -4,9 +4,10 @@
 
 use super::writer::{Op, Writer};
 use super::{Commit, JournalEntry, RunFilter, RunHeader, RunStore, StoreError, StoredRun};
-use crate::expr::Value;
+use crate::runtime::record::{ActionRecord, HistoryTree};
 use chrono::{DateTime, Utc};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Run state and history in one sled database.
 pub struct DiskStore {
@@ -139,22 +140,22 @@ impl RunStore for DiskStore {
         ])
     }
 
-    fn journal(&self, run_id: &str, entry: &JournalEntry) -> Commit {
-        let value = serde_json::to_vec(entry).unwrap_or_default();
+    fn journal(&self, run_id: &str, entry: JournalEntry) -> Commit {
         let k = key(&[run_id.as_bytes(), entry.path.as_bytes()]);
-        self.commit(vec![Op::Put(self.journal.clone(), k, Some(value))])
+        let encode = move || serde_json::to_vec(&entry).unwrap_or_default();
+        self.commit(vec![Op::Encode(self.journal.clone(), k, Box::new(encode))])
     }
 
-    fn finish_run(&self, header: &RunHeader, actions: &Value) -> Commit {
+    fn finish_run(&self, header: &RunHeader, actions: Vec<Arc<ActionRecord>>) -> Commit {
         let id = header.id.as_bytes();
-        let tree = serde_json::to_vec(actions).unwrap_or_default();
+        let tree = move || serde_json::to_vec(&HistoryTree(&actions)).unwrap_or_default();
         self.commit(vec![
             Op::Put(
                 self.runs.clone(),
                 id.to_vec(),
                 Some(serde_json::to_vec(header).unwrap_or_default()),
             ),
-            Op::Put(self.trees.clone(), id.to_vec(), Some(tree)),
+            Op::Encode(self.trees.clone(), id.to_vec(), Box::new(tree)),
             Op::RemovePrefix(self.journal.clone(), key(&[id, b""])),
         ])
     }

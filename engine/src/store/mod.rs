@@ -57,7 +57,7 @@ pub struct RunHeader {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub path: String,
-    pub record: crate::runtime::ActionRecord,
+    pub record: std::sync::Arc<crate::runtime::ActionRecord>,
 }
 
 /// What `runs list` asks for; every field narrows the result.
@@ -79,7 +79,7 @@ pub struct RunFilter {
 pub struct StoredRun {
     pub header: RunHeader,
     /// The final action tree, as `sluice invoke` prints it, with secure data redacted.
-    pub actions: Option<Value>,
+    pub actions: Option<serde_json::Value>,
     pub journal: Vec<JournalEntry>,
 }
 
@@ -116,9 +116,13 @@ pub trait RunStore: Send + Sync {
     /// Records a run's header (new, or updated).
     fn put_run(&self, header: &RunHeader) -> Commit;
     /// Records one finished action of a running run.
-    fn journal(&self, run_id: &str, entry: &JournalEntry) -> Commit;
+    fn journal(&self, run_id: &str, entry: JournalEntry) -> Commit;
     /// Records the end of a run: its final header and action tree; drops its journal.
-    fn finish_run(&self, header: &RunHeader, actions: &Value) -> Commit;
+    fn finish_run(
+        &self,
+        header: &RunHeader,
+        actions: Vec<std::sync::Arc<crate::runtime::ActionRecord>>,
+    ) -> Commit;
     /// Associates a trigger event id with a run, unless the event already has one: returns
     /// the run that already claimed it.
     fn claim_event(&self, event_id: &str, run_id: &str) -> Result<Option<String>, StoreError>;

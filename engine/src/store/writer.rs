@@ -1,18 +1,17 @@
 //! The group-commit writer: one thread applies the writes of all runs in batches and flushes
 //! once per batch, then tells every waiting [`Commit`](super::Commit) that its write is durable.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, Receiver, Sender};
 use tokio::sync::oneshot;
 
-/// How long the writer gathers writes after the first one before flushing.
-const BATCH_WINDOW: Duration = Duration::from_millis(2);
 /// Writes per batch, at most.
 const BATCH_LIMIT: usize = 10_000;
 
 /// One write: set (`Some`) or delete (`None`) a key in a tree, or remove a key range.
 pub enum Op {
     Put(sled::Tree, Vec<u8>, Option<Vec<u8>>),
+    /// Set a key to bytes produced on the writer thread, off the runs' thread.
+    Encode(sled::Tree, Vec<u8>, Box<dyn FnOnce() -> Vec<u8> + Send>),
     RemovePrefix(sled::Tree, Vec<u8>),
 }
 
@@ -21,47 +20,63 @@ struct Job {
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
-/// The sending side, cloned by every writer of the store.
-#[derive(Clone)]
+/// The sending side of the writer thread, owned by the store.
 pub struct Writer {
-    tx: Sender<Job>,
+    tx: Option<Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
     /// Starts the writer thread for `db`.
     pub fn start(db: sled::Db) -> Writer {
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sluice-store-writer".into())
             .spawn(move || run(db, rx))
             .expect("the writer thread starts");
-        Writer { tx }
+        Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     /// Queues `ops`; the returned receiver fires once they are flushed.
     pub fn submit(&self, ops: Vec<Op>) -> oneshot::Receiver<Result<(), String>> {
         let (done, rx) = oneshot::channel();
-        if let Err(mpsc::SendError(job)) = self.tx.send(Job {
+        let job = Job {
             ops,
             done: Some(done),
-        }) {
-            if let Some(done) = job.done {
-                let _ = done.send(Err("the writer has stopped".into()));
-            }
+        };
+        let refused = match &self.tx {
+            Some(tx) => tx.send(job).err().map(|mpsc::SendError(job)| job),
+            None => Some(job),
+        };
+        if let Some(done) = refused.and_then(|job| job.done) {
+            let _ = done.send(Err("the writer has stopped".into()));
         }
         rx
+    }
+}
+
+/// Writes wait while the previous batch is flushed; whatever queued up meanwhile is the next
+/// batch. A lone write is flushed at once, and under load batches grow by themselves.
+impl Drop for Writer {
+    /// Finishes the queued writes and releases the database (and its lock) before returning.
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 fn run(db: sled::Db, rx: Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        let deadline = Instant::now() + BATCH_WINDOW;
         while batch.len() < BATCH_LIMIT {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match rx.try_recv() {
                 Ok(job) => batch.push(job),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(_) => break,
             }
         }
         let result = apply(&db, &mut batch).map_err(|e| e.to_string());
@@ -74,22 +89,44 @@ fn run(db: sled::Db, rx: Receiver<Job>) {
 }
 
 fn apply(db: &sled::Db, batch: &mut [Job]) -> Result<(), sled::Error> {
+    // One atomic sled batch per tree: far cheaper than one insert at a time.
+    let mut per_tree: Vec<(sled::Tree, sled::Batch)> = Vec::new();
+    fn batch_for(per_tree: &mut Vec<(sled::Tree, sled::Batch)>, tree: sled::Tree) -> usize {
+        match per_tree.iter().position(|(t, _)| t.name() == tree.name()) {
+            Some(i) => i,
+            None => {
+                per_tree.push((tree, sled::Batch::default()));
+                per_tree.len() - 1
+            }
+        }
+    }
     for job in batch.iter_mut() {
         for op in job.ops.drain(..) {
             match op {
-                Op::Put(tree, key, Some(value)) => {
-                    tree.insert(key, value)?;
+                Op::Put(tree, key, value) => {
+                    let i = batch_for(&mut per_tree, tree);
+                    match value {
+                        Some(v) => per_tree[i].1.insert(key, v),
+                        None => per_tree[i].1.remove(key),
+                    }
                 }
-                Op::Put(tree, key, None) => {
-                    tree.remove(key)?;
+                Op::Encode(tree, key, encode) => {
+                    let i = batch_for(&mut per_tree, tree);
+                    per_tree[i].1.insert(key, encode());
                 }
                 Op::RemovePrefix(tree, prefix) => {
-                    for key in tree.scan_prefix(&prefix).keys() {
-                        tree.remove(key?)?;
+                    let keys: Vec<sled::IVec> =
+                        tree.scan_prefix(&prefix).keys().collect::<Result<_, _>>()?;
+                    let i = batch_for(&mut per_tree, tree);
+                    for k in keys {
+                        per_tree[i].1.remove(k);
                     }
                 }
             }
         }
+    }
+    for (tree, b) in per_tree {
+        tree.apply_batch(b)?;
     }
     db.flush()?;
     Ok(())

@@ -77,7 +77,7 @@ async fn a_stateful_run_is_recorded_with_its_action_tree() {
     assert!(!stored.header.running);
     assert_eq!(stored.header.status, RunStatus::Succeeded);
     assert_eq!(stored.header.trigger.to_json()["body"], json!({"id": 1}));
-    let tree = stored.actions.unwrap().to_json();
+    let tree = stored.actions.unwrap();
     let names: Vec<_> = tree
         .as_array()
         .unwrap()
@@ -216,13 +216,7 @@ async fn secure_data_is_redacted_in_history_only() {
         json!("s3cr3t"),
         "the run itself sees the value"
     );
-    let tree = store
-        .run(&run.id)
-        .unwrap()
-        .unwrap()
-        .actions
-        .unwrap()
-        .to_json();
+    let tree = store.run(&run.id).unwrap().unwrap().actions.unwrap();
     assert_eq!(tree[0]["inputs"], json!(crate::runtime::record::SECURED));
     assert_eq!(tree[0]["outputs"], json!(crate::runtime::record::SECURED));
     assert_eq!(
