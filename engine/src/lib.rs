@@ -9,9 +9,8 @@
 //!   templates (JSON values compiled once at load time).
 //! - [`runtime`]: runs of compiled workflows — plans, the job scheduler, built-in actions,
 //!   retries, admission control, metrics, and the handler seam connectors implement.
+//! - [`store`]: durable run state and run history on sled, behind the `RunStore` trait.
 //! - [`Error`]: the crate's one error type.
-//!
-//! Planned next (see ARCHITECTURE.md): `store` (durable run state on sled).
 
 pub mod definition;
 mod error;
