@@ -32,6 +32,9 @@ enum Command {
         /// Where stateful runs are recorded (default: APP/.sluice).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// The HTTP port: Request triggers, the management API, /health, /metrics.
+        #[arg(long, default_value_t = 7071)]
+        port: u16,
     },
     /// Run history in the data directory: list, show, resubmit, cancel, purge.
     Runs {
@@ -146,7 +149,7 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { app, data } => run::run(&app, data.as_deref()),
+        Command::Run { app, data, port } => run::run(&app, data.as_deref(), port),
         Command::Runs { app, data, command } => {
             runs_request(command).and_then(|r| runs::run(&app, data.as_deref(), r))
         }

@@ -37,8 +37,10 @@ async fn housekeeping(store: sluice_engine::store::SharedStore, retention_days: 
     }
 }
 
-pub fn run(app_dir: &Path, data: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let recorder = StatsRecorder::new(metrics::NoopRecorder);
+pub fn run(app_dir: &Path, data: Option<&Path>, port: u16) -> anyhow::Result<ExitCode> {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics_handle = prometheus.handle();
+    let recorder = StatsRecorder::new(prometheus);
     let stats = recorder.stats.clone();
     metrics::set_global_recorder(recorder).map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = match App::load(app_dir) {
@@ -62,7 +64,18 @@ pub fn run(app_dir: &Path, data: Option<&Path>) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let engine = Engine::new(Handlers::default(), app_settings(&app)).with_store(store.clone());
         let host = Arc::new(Host::new(&app, engine, MAX_IN_FLIGHT)?);
-        let hosted = announce(&host);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), Some(metrics_handle));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, sluice_connectors::http::router(server)).await {
+                eprintln!("sluice: the HTTP server stopped: {e}");
+            }
+        });
+        eprintln!("sluice: listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");
+        let hosted = announce(&host, &base_url);
         let resumed = host.recover()?;
         if resumed > 0 {
             eprintln!(
@@ -86,7 +99,7 @@ pub fn run(app_dir: &Path, data: Option<&Path>) -> anyhow::Result<ExitCode> {
 }
 
 /// Says which workflows are hosted and why the others are not; returns how many are.
-fn announce(host: &Host) -> usize {
+fn announce(host: &Host, base_url: &str) -> usize {
     let mut names: Vec<&String> = host.workflows.keys().collect();
     names.sort();
     let mut hosted = 0;
@@ -96,6 +109,11 @@ fn announce(host: &Host) -> usize {
             (Some(TriggerType::Recurrence | TriggerType::SlidingWindow), Some(r)) => {
                 hosted += 1;
                 eprintln!("sluice: {name}: recurrence every {:?}", period(r));
+            }
+            (Some(TriggerType::Request), _) => {
+                hosted += 1;
+                let trigger = w.plan.trigger.as_ref().map_or("manual".to_string(), |t| t.name.to_string());
+                eprintln!("sluice: {name}: POST {base_url}/api/{name}/triggers/{trigger}/invoke");
             }
             (Some(t), _) => eprintln!(
                 "sluice: {name}: not hosted: its {t} trigger is served by a connector that has not landed yet; \

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn run_hosts_recurrences_and_reports_rates() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", "workflows"])
+        .args(["run", "workflows", "--port", "0"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stderr(Stdio::piped())
         .spawn()
@@ -38,7 +38,8 @@ fn run_hosts_recurrences_and_reports_rates() {
         "{text}"
     );
     assert!(
-        text.contains("sluice: hello: not hosted: its Request trigger"),
+        text.contains("sluice: hello: POST http://127.0.0.1:")
+            && text.contains("/api/hello/triggers/manual/invoke"),
         "{text}"
     );
     assert!(ran, "no run reported:\n{text}");

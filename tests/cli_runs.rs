@@ -274,7 +274,7 @@ fn sluice_run_resumes_unfinished_runs() {
     let app = app("resume");
     let id = unfinished_run(&app);
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", app.to_str().unwrap()])
+        .args(["run", app.to_str().unwrap(), "--port", "0"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -29,8 +29,10 @@ pub struct Slot {
 }
 
 /// A place in the waiting queue, turned into a [`Slot`] by [`Ticket::start`].
-pub struct Ticket<'a> {
-    admission: &'a Admission,
+pub struct Ticket {
+    admission: Arc<Admission>,
+    /// Still counted as waiting (until it starts, or is dropped).
+    waiting: bool,
 }
 
 impl Admission {
@@ -47,14 +49,17 @@ impl Admission {
 
     /// Takes a place in line, or says the line is full. A run that can start at once does not
     /// count as waiting.
-    pub fn enter(&self) -> Result<Ticket<'_>, QueueFull> {
+    pub fn enter(self: &Arc<Self>) -> Result<Ticket, QueueFull> {
         let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
         let free = self.runs.available_permits() > 0 && self.engine.available_permits() > 0;
         if !free && waiting >= self.max_waiting.load(Ordering::SeqCst) {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(QueueFull);
         }
-        Ok(Ticket { admission: self })
+        Ok(Ticket {
+            admission: self.clone(),
+            waiting: true,
+        })
     }
 
     /// Runs waiting for a slot.
@@ -84,10 +89,10 @@ impl Admission {
     }
 }
 
-impl Ticket<'_> {
+impl Ticket {
     /// Waits for a run slot and an engine slot.
-    pub async fn start(self) -> Slot {
-        let a = self.admission;
+    pub async fn start(mut self) -> Slot {
+        let a = self.admission.clone();
         let run = a
             .runs
             .clone()
@@ -101,7 +106,7 @@ impl Ticket<'_> {
             .await
             .expect("semaphore never closed");
         a.waiting.fetch_sub(1, Ordering::SeqCst);
-        std::mem::forget(self);
+        self.waiting = false;
         Slot {
             _run: run,
             _engine: engine,
@@ -109,9 +114,11 @@ impl Ticket<'_> {
     }
 }
 
-impl Drop for Ticket<'_> {
+impl Drop for Ticket {
     fn drop(&mut self) {
-        self.admission.waiting.fetch_sub(1, Ordering::SeqCst);
+        if self.waiting {
+            self.admission.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -122,7 +129,7 @@ mod tests {
     #[tokio::test]
     async fn limits_running_and_waiting_runs() {
         let engine = Arc::new(Semaphore::new(100));
-        let a = Admission::new(1, 1, engine);
+        let a = Arc::new(Admission::new(1, 1, engine));
         let first = a.enter().unwrap().start().await;
         let second = a.enter().unwrap();
         assert_eq!(a.waiting(), 1);
@@ -140,8 +147,8 @@ mod tests {
     #[tokio::test]
     async fn the_engine_cap_applies_across_workflows() {
         let engine = Arc::new(Semaphore::new(1));
-        let a = Admission::new(10, 0, engine.clone());
-        let b = Admission::new(10, 0, engine);
+        let a = Arc::new(Admission::new(10, 0, engine.clone()));
+        let b = Arc::new(Admission::new(10, 0, engine));
         let _slot = a.enter().unwrap().start().await;
         assert_eq!(b.enter().err(), Some(QueueFull));
     }

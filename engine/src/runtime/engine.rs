@@ -97,6 +97,24 @@ impl Engine {
         self.execute(plan, start, mocks).await
     }
 
+    /// A new run id: time-ordered (UUIDv7, upper-case hex), so history sorts by start.
+    pub fn new_run_id() -> Arc<str> {
+        Arc::from(uuid::Uuid::now_v7().simple().to_string().to_uppercase())
+    }
+
+    /// Runs `plan` under an id chosen beforehand (to answer a caller before the run ends).
+    pub async fn run_as(
+        &self,
+        plan: Arc<Plan>,
+        id: Arc<str>,
+        trigger_outputs: Value,
+        mocks: Arc<Mocks>,
+    ) -> RunRecord {
+        let mut start = fresh(trigger_outputs, None);
+        start.id = id;
+        self.execute(plan, start, mocks).await
+    }
+
     /// Runs `plan` for a trigger event with an id: a stateful run is recorded with the id, and
     /// an id the store already knows does not start a second run.
     pub async fn run_event(
@@ -220,7 +238,7 @@ impl Engine {
 
 fn fresh(outputs: Value, event_id: Option<String>) -> Start {
     Start {
-        id: Arc::from(uuid::Uuid::now_v7().simple().to_string().to_uppercase()),
+        id: Engine::new_run_id(),
         start: Utc::now(),
         outputs,
         event_id,

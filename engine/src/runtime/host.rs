@@ -22,7 +22,7 @@ const UNLIMITED: usize = 1 << 24;
 /// One hosted workflow.
 pub struct Hosted {
     pub plan: Arc<Plan>,
-    pub admission: Admission,
+    pub admission: Arc<Admission>,
     pub trigger_type: Option<TriggerType>,
     pub recurrence: Option<Recurrence>,
 }
@@ -33,6 +33,12 @@ pub struct Host {
     pub workflows: HashMap<String, Hosted>,
     mocks: Arc<Mocks>,
     parameters: HashMap<String, Value>,
+}
+
+/// Runs started for an accepted event.
+pub struct Accepted {
+    pub run_ids: Vec<Arc<str>>,
+    pub done: tokio::task::JoinHandle<Vec<RunRecord>>,
 }
 
 /// Why an event was not accepted.
@@ -63,7 +69,7 @@ impl Host {
             workflows.insert(
                 name.clone(),
                 Hosted {
-                    admission: Admission::new(runs, waiting, cap.clone()),
+                    admission: Arc::new(Admission::new(runs, waiting, cap.clone())),
                     trigger_type: trigger.map(|t| t.trigger_type),
                     recurrence: trigger.and_then(|t| t.recurrence.clone()),
                     plan,
@@ -165,6 +171,40 @@ impl Host {
                     .await
             });
         Ok(futures_util::future::join_all(runs).await)
+    }
+
+    /// Admits an event and starts its runs without waiting for them: the run ids at once, and a
+    /// task that ends with the runs. For triggers that answer before the runs end.
+    pub fn accept(self: &Arc<Self>, workflow: &str, event: Value) -> Result<Accepted, Rejected> {
+        let hosted = self.workflows.get(workflow).ok_or(Rejected::Unknown)?;
+        let outputs = self
+            .engine
+            .split(&hosted.plan, event)
+            .map_err(|e| Rejected::SplitOn(e.message))?;
+        let tickets = outputs
+            .iter()
+            .map(|_| hosted.admission.enter())
+            .collect::<Result<Vec<_>, QueueFull>>()
+            .map_err(|_| Rejected::QueueFull)?;
+        let run_ids: Vec<Arc<str>> = outputs.iter().map(|_| Engine::new_run_id()).collect();
+        let (host, plan, ids) = (self.clone(), hosted.plan.clone(), run_ids.clone());
+        let done = tokio::spawn(async move {
+            let runs = tickets
+                .into_iter()
+                .zip(ids)
+                .zip(outputs)
+                .map(|((ticket, id), outputs)| {
+                    let (host, plan) = (&host, plan.clone());
+                    async move {
+                        let _slot = ticket.start().await;
+                        host.engine
+                            .run_as(plan, id, outputs, host.mocks.clone())
+                            .await
+                    }
+                });
+            futures_util::future::join_all(runs).await
+        });
+        Ok(Accepted { run_ids, done })
     }
 
     /// Runs every Recurrence trigger of the app until the returned tasks are aborted. A

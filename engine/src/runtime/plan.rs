@@ -263,6 +263,16 @@ impl Plan {
     pub fn action_count(&self) -> usize {
         self.root.count()
     }
+
+    /// Whether a Response action answers the caller (otherwise a Request trigger answers 202).
+    pub fn responds(&self) -> bool {
+        fn any(c: &Container) -> bool {
+            c.steps.iter().any(|s| {
+                matches!(s.kind, StepKind::Response { .. }) || s.children().into_iter().any(any)
+            })
+        }
+        any(&self.root)
+    }
 }
 
 impl Container {

@@ -1,0 +1,273 @@
+//! The app's HTTP server under `sluice run`, over real loopback HTTP: Request triggers (a
+//! synchronous Response, 202 with polling, splitOn, 429 when the queue is full), the management
+//! API, `/health` and `/metrics`.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Sluice {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `sluice run` on an ephemeral port and waits for it to listen.
+fn start(app: &Path) -> Sluice {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", app.to_str().unwrap(), "--port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("sluice run printed its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("sluice: listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Sluice { child, base }
+}
+
+/// One HTTP/1.1 request; returns (status, headers in lower case, body).
+fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Vec<(String, String)>, String) {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+fn app(name: &str, workflows: &[(&str, Value)]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (workflow, definition) in workflows {
+        std::fs::create_dir_all(dir.join(workflow)).unwrap();
+        std::fs::write(
+            dir.join(workflow).join("workflow.json"),
+            definition.to_string(),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn sample_app(name: &str) -> PathBuf {
+    let dir = app(name, &[]);
+    for workflow in ["hello", "orders"] {
+        std::fs::create_dir_all(dir.join(workflow)).unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("workflows")
+            .join(workflow)
+            .join("workflow.json");
+        std::fs::copy(source, dir.join(workflow).join("workflow.json")).unwrap();
+    }
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/local.settings.json"),
+        dir.join("local.settings.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/parameters.json"),
+        dir.join("parameters.json"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn request_triggers_answer_synchronously_or_with_202() {
+    let sluice = start(&sample_app("http-sample"));
+    let (status, headers, body) = request(
+        &sluice.base,
+        "POST",
+        "/api/hello/triggers/manual/invoke",
+        Some(&json!({"name": "Ada"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"greeting": "Hello, Ada!"})
+    );
+    assert!(!header(&headers, "x-ms-workflow-run-id").is_empty());
+
+    let order =
+        json!({"orders": [{"id": "o-1", "lines": [{"sku": "A", "price": 10, "quantity": 2}]}]});
+    let (status, headers, _) = request(
+        &sluice.base,
+        "POST",
+        "/api/orders/triggers/When_orders_arrive/invoke",
+        Some(&order),
+    );
+    assert_eq!(status, 202);
+    let location = header(&headers, "location").to_string();
+    let path = location.trim_start_matches(&sluice.base).to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let run = loop {
+        let (status, _, body) = request(&sluice.base, "GET", &path, None);
+        if status == 200 {
+            break serde_json::from_str::<Value>(&body).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not finish: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+
+    let (status, _, body) = request(
+        &sluice.base,
+        "GET",
+        "/runtime/webhooks/workflow/api/management/workflows",
+        None,
+    );
+    assert_eq!(status, 200);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        list[0]["callbackUrl"],
+        format!("{}/api/hello/triggers/manual/invoke", sluice.base)
+    );
+    let (status, _, body) = request(&sluice.base, "GET", "/health", None);
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"Healthy"}"#));
+    let (status, _, _) = request(
+        &sluice.base,
+        "POST",
+        "/api/nope/triggers/manual/invoke",
+        Some(&json!({})),
+    );
+    assert_eq!(status, 404);
+}
+
+fn request_workflow(actions: Value, runtime: Value) -> Value {
+    json!({"definition": {"triggers": {"manual": {"type": "Request", "kind": "Http", "inputs": {}, "splitOn": "@triggerBody()?['items']", "runtimeConfiguration": runtime}}, "actions": actions}, "kind": "Stateless"})
+}
+
+#[test]
+fn split_on_over_a_thousand_items_and_429_when_full() {
+    let echo = request_workflow(
+        json!({"Echo": {"type": "Compose", "inputs": "@triggerBody()", "runAfter": {}}}),
+        json!({}),
+    );
+    let slow = request_workflow(
+        json!({"Slow": {"type": "Wait", "inputs": {"interval": {"count": 5, "unit": "Second"}}, "runAfter": {}}}),
+        json!({"concurrency": {"runs": 1, "maximumWaitingRuns": 1}}),
+    );
+    let sluice = start(&app("http-split", &[("echo", echo), ("slow", slow)]));
+    let items: Vec<i64> = (0..1000).collect();
+    let (status, _, body) = request(
+        &sluice.base,
+        "POST",
+        "/api/echo/triggers/manual/invoke",
+        Some(&json!({"items": items})),
+    );
+    assert_eq!(status, 202, "{body}");
+    let runs: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1000);
+
+    let one = json!({"items": [1]});
+    let (first, _, _) = request(
+        &sluice.base,
+        "POST",
+        "/api/slow/triggers/manual/invoke",
+        Some(&one),
+    );
+    let (second, _, _) = request(
+        &sluice.base,
+        "POST",
+        "/api/slow/triggers/manual/invoke",
+        Some(&one),
+    );
+    let (third, headers, body) = request(
+        &sluice.base,
+        "POST",
+        "/api/slow/triggers/manual/invoke",
+        Some(&one),
+    );
+    assert_eq!((first, second), (202, 202), "one runs, one waits");
+    assert_eq!(third, 429, "{body}");
+    assert_eq!(header(&headers, "retry-after"), "1");
+    assert!(body.contains("WorkflowTriggerIsThrottled"));
+}
+
+#[test]
+fn metrics_are_valid_prometheus_text() {
+    let sluice = start(&sample_app("http-metrics"));
+    request(
+        &sluice.base,
+        "POST",
+        "/api/hello/triggers/manual/invoke",
+        Some(&json!({"name": "x"})),
+    );
+    let (status, headers, body) = request(&sluice.base, "GET", "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type").starts_with("text/plain"));
+    let sample = regex::Regex::new(
+        r#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? -?[0-9.eE+-]+$"#,
+    )
+    .unwrap();
+    let mut samples = 0;
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        assert!(sample.is_match(line), "not a Prometheus sample: {line}");
+        samples += 1;
+    }
+    assert!(samples > 0);
+    assert!(
+        body.contains(r#"sluice_runs_completed_total{status="Succeeded"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains("# TYPE sluice_job_execution_delay_seconds summary"),
+        "{body}"
+    );
+}
