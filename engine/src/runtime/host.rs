@@ -2,7 +2,7 @@
 //! point every trigger (Recurrence here; HTTP, Kafka and AMQP in their connectors) submits
 //! events through, and the Recurrence triggers themselves.
 
-use super::admission::{Admission, QueueFull};
+use super::admission::{Admission, QueueFull, Ticket};
 use super::{Engine, Mocks, Plan, RunRecord};
 use crate::definition::model::Recurrence;
 use crate::definition::names::{Frequency, TriggerType};
@@ -34,6 +34,9 @@ pub struct Host {
     mocks: Arc<Mocks>,
     parameters: HashMap<String, Value>,
 }
+
+/// An admitted run: its place in the queue and its trigger outputs.
+type Admitted = (Ticket, Value);
 
 /// Runs started for an accepted event.
 pub struct Accepted {
@@ -148,52 +151,45 @@ impl Host {
         Ok(count)
     }
 
-    /// Submits one trigger event (`{headers, body}`) to `workflow`: admission first (refused at
-    /// once when the queue is full), then one run per `splitOn` item; returns when they finish.
-    pub async fn submit(&self, workflow: &str, event: Value) -> Result<Vec<RunRecord>, Rejected> {
+    /// Admission for one trigger event (`{headers, body}`): the workflow, and a ticket with the
+    /// trigger outputs of each run its `splitOn` makes; refused at once when the queue is full.
+    fn admit(&self, workflow: &str, event: Value) -> Result<(&Hosted, Vec<Admitted>), Rejected> {
         let hosted = self.workflows.get(workflow).ok_or(Rejected::Unknown)?;
         let outputs = self
             .engine
             .split(&hosted.plan, event)
             .map_err(|e| Rejected::SplitOn(e.message))?;
-        let tickets = outputs
-            .iter()
-            .map(|_| hosted.admission.enter())
+        let admitted = outputs
+            .into_iter()
+            .map(|o| hosted.admission.enter().map(|ticket| (ticket, o)))
             .collect::<Result<Vec<_>, QueueFull>>()
             .map_err(|_| Rejected::QueueFull)?;
-        let runs = tickets
-            .into_iter()
-            .zip(outputs)
-            .map(|(ticket, outputs)| async move {
-                let _slot = ticket.start().await;
-                self.engine
-                    .run(hosted.plan.clone(), outputs, self.mocks.clone())
-                    .await
-            });
+        Ok((hosted, admitted))
+    }
+
+    /// Submits one trigger event to `workflow` and returns when its runs finish.
+    pub async fn submit(&self, workflow: &str, event: Value) -> Result<Vec<RunRecord>, Rejected> {
+        let (hosted, admitted) = self.admit(workflow, event)?;
+        let runs = admitted.into_iter().map(|(ticket, outputs)| async move {
+            let _slot = ticket.start().await;
+            self.engine
+                .run(hosted.plan.clone(), outputs, self.mocks.clone())
+                .await
+        });
         Ok(futures_util::future::join_all(runs).await)
     }
 
     /// Admits an event and starts its runs without waiting for them: the run ids at once, and a
     /// task that ends with the runs. For triggers that answer before the runs end.
     pub fn accept(self: &Arc<Self>, workflow: &str, event: Value) -> Result<Accepted, Rejected> {
-        let hosted = self.workflows.get(workflow).ok_or(Rejected::Unknown)?;
-        let outputs = self
-            .engine
-            .split(&hosted.plan, event)
-            .map_err(|e| Rejected::SplitOn(e.message))?;
-        let tickets = outputs
-            .iter()
-            .map(|_| hosted.admission.enter())
-            .collect::<Result<Vec<_>, QueueFull>>()
-            .map_err(|_| Rejected::QueueFull)?;
-        let run_ids: Vec<Arc<str>> = outputs.iter().map(|_| Engine::new_run_id()).collect();
+        let (hosted, admitted) = self.admit(workflow, event)?;
+        let run_ids: Vec<Arc<str>> = admitted.iter().map(|_| Engine::new_run_id()).collect();
         let (host, plan, ids) = (self.clone(), hosted.plan.clone(), run_ids.clone());
         let done = tokio::spawn(async move {
-            let runs = tickets
+            let runs = admitted
                 .into_iter()
                 .zip(ids)
-                .zip(outputs)
-                .map(|((ticket, id), outputs)| {
+                .map(|((ticket, outputs), id)| {
                     let (host, plan) = (&host, plan.clone());
                     async move {
                         let _slot = ticket.start().await;
