@@ -49,12 +49,23 @@ fn request(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Vec<(String, String)>, String) {
+    request_with(base, method, path, body, "")
+}
+
+/// A request with extra header lines (`"Name: value\r\n"`).
+fn request_with(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    extra: &str,
+) -> (u16, Vec<(String, String)>, String) {
     let address = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{payload}",
         payload.len()
     )
     .unwrap();
@@ -270,4 +281,25 @@ fn metrics_are_valid_prometheus_text() {
         body.contains("# TYPE sluice_job_execution_delay_seconds summary"),
         "{body}"
     );
+}
+
+#[test]
+fn a_redelivered_event_with_a_tracking_id_runs_once() {
+    let sluice = start(&sample_app("http-dedup"));
+    let order = json!({"orders": [{"id": "o-1", "lines": []}, {"id": "o-2", "lines": []}]});
+    let path = "/api/orders/triggers/When_orders_arrive/invoke";
+    let send = |tracking: &str| {
+        let (status, _, body) = request_with(&sluice.base, "POST", path, Some(&order), tracking);
+        assert_eq!(status, 202, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["runs"].clone()
+    };
+    let first = send("x-ms-client-tracking-id: batch-42\r\n");
+    let again = send("x-ms-client-tracking-id: batch-42\r\n");
+    let other = send("");
+    assert_eq!(first.as_array().unwrap().len(), 2);
+    assert_eq!(
+        first, again,
+        "the redelivery gets the runs the first delivery started"
+    );
+    assert_ne!(first, other, "without a tracking id every delivery runs");
 }

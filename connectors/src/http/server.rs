@@ -178,10 +178,12 @@ async fn invoke(
         );
     }
     let responds = hosted.plan.responds();
-    let accepted = match server
-        .host
-        .accept(name, trigger_outputs(&headers, queries, &body))
-    {
+    let tracking_id = headers
+        .get("x-ms-client-tracking-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let outputs = trigger_outputs(&headers, queries, &body);
+    let accepted = match server.host.accept(name, outputs, tracking_id.as_deref()) {
         Ok(accepted) => accepted,
         Err(Rejected::QueueFull) => {
             let mut response = error(

@@ -102,17 +102,26 @@ impl Engine {
         Arc::from(uuid::Uuid::now_v7().simple().to_string().to_uppercase())
     }
 
-    /// Runs `plan` under an id chosen beforehand (to answer a caller before the run ends).
+    /// Runs `plan` under an id chosen beforehand (to answer a caller before the run ends),
+    /// recording the trigger event's id with it. Claim the event first with [`Engine::claim`].
     pub async fn run_as(
         &self,
         plan: Arc<Plan>,
         id: Arc<str>,
         trigger_outputs: Value,
+        event_id: Option<String>,
         mocks: Arc<Mocks>,
     ) -> RunRecord {
-        let mut start = fresh(trigger_outputs, None);
+        let mut start = fresh(trigger_outputs, event_id);
         start.id = id;
         self.execute(plan, start, mocks).await
+    }
+
+    /// Records that trigger event `event_id` starts run `run_id`, for a stateful workflow with a
+    /// store: the run that already has the event if it was seen before, else `None`.
+    pub fn claim(&self, plan: &Plan, event_id: &str, run_id: &str) -> Option<String> {
+        let store = self.durable_store(plan)?;
+        store.claim_event(event_id, run_id).ok().flatten()
     }
 
     /// Runs `plan` for a trigger event with an id: a stateful run is recorded with the id, and
@@ -124,13 +133,13 @@ impl Engine {
         event_id: &str,
         mocks: Arc<Mocks>,
     ) -> Result<RunRecord, Duplicate> {
-        let start = fresh(trigger_outputs, Some(event_id.to_string()));
-        if let Some(store) = self.durable_store(&plan) {
-            if let Ok(Some(run_id)) = store.claim_event(event_id, &start.id) {
-                return Err(Duplicate { run_id });
-            }
+        let id = Engine::new_run_id();
+        if let Some(run_id) = self.claim(&plan, event_id, &id) {
+            return Err(Duplicate { run_id });
         }
-        Ok(self.execute(plan, start, mocks).await)
+        Ok(self
+            .run_as(plan, id, trigger_outputs, Some(event_id.to_string()), mocks)
+            .await)
     }
 
     /// Runs `plan` again for a recorded run: `replay` holds the recorded results by action

@@ -180,24 +180,51 @@ impl Host {
     }
 
     /// Admits an event and starts its runs without waiting for them: the run ids at once, and a
-    /// task that ends with the runs. For triggers that answer before the runs end.
-    pub fn accept(self: &Arc<Self>, workflow: &str, event: Value) -> Result<Accepted, Rejected> {
+    /// task that ends with the runs. For triggers that answer before the runs end. With an
+    /// `event_id` (a client tracking id), a stateful workflow does not run the same event twice:
+    /// a redelivery gets the id of the run it already started (`splitOn` item *i* is
+    /// `event_id/i`).
+    pub fn accept(
+        self: &Arc<Self>,
+        workflow: &str,
+        event: Value,
+        event_id: Option<&str>,
+    ) -> Result<Accepted, Rejected> {
         let (hosted, admitted) = self.admit(workflow, event)?;
-        let run_ids: Vec<Arc<str>> = admitted.iter().map(|_| Engine::new_run_id()).collect();
-        let (host, plan, ids) = (self.clone(), hosted.plan.clone(), run_ids.clone());
+        let split = admitted.len() > 1;
+        let mut run_ids = Vec::with_capacity(admitted.len());
+        let mut fresh = Vec::with_capacity(admitted.len());
+        for (i, (ticket, outputs)) in admitted.into_iter().enumerate() {
+            let id = Engine::new_run_id();
+            let event = event_id.map(|e| {
+                if split {
+                    format!("{e}/{i}")
+                } else {
+                    e.to_string()
+                }
+            });
+            match event
+                .as_deref()
+                .and_then(|e| self.engine.claim(&hosted.plan, e, &id))
+            {
+                Some(existing) => run_ids.push(Arc::from(existing.as_str())),
+                None => {
+                    run_ids.push(id.clone());
+                    fresh.push((ticket, outputs, id, event));
+                }
+            }
+        }
+        let (host, plan) = (self.clone(), hosted.plan.clone());
         let done = tokio::spawn(async move {
-            let runs = admitted
-                .into_iter()
-                .zip(ids)
-                .map(|((ticket, outputs), id)| {
-                    let (host, plan) = (&host, plan.clone());
-                    async move {
-                        let _slot = ticket.start().await;
-                        host.engine
-                            .run_as(plan, id, outputs, host.mocks.clone())
-                            .await
-                    }
-                });
+            let runs = fresh.into_iter().map(|(ticket, outputs, id, event)| {
+                let (host, plan) = (&host, plan.clone());
+                async move {
+                    let _slot = ticket.start().await;
+                    host.engine
+                        .run_as(plan, id, outputs, event, host.mocks.clone())
+                        .await
+                }
+            });
             futures_util::future::join_all(runs).await
         });
         Ok(Accepted { run_ids, done })
