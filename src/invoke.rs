@@ -39,7 +39,8 @@ pub fn run(
                 names.join(", ")
             )
         })?;
-    let plan = Arc::new(Plan::compile(definition, &app_parameters(&app)?)?);
+    let plan =
+        Arc::new(Plan::compile(definition, &app_parameters(&app)?)?.with_settings(&app.settings));
     let mocks: Mocks = match mocks {
         Some(path) => serde_json::from_str(&read(path)?)
             .with_context(|| format!("{} is not a mocks file", path.display()))?,

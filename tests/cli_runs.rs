@@ -304,3 +304,51 @@ fn sluice_run_resumes_unfinished_runs() {
     );
     assert_eq!(action(&shown, "Check")["outputs"], 2);
 }
+
+#[test]
+fn stateless_runs_are_recorded_only_when_the_app_asks() {
+    let quick = r#"{"definition": {"triggers": {"manual": {"type": "Request", "kind": "Http", "inputs": {}}},
+        "actions": {"Echo": {"type": "Compose", "inputs": "@triggerBody()", "runAfter": {}}}}, "kind": "Stateless"}"#;
+    for (name, settings, recorded) in [
+        (
+            "stateless-history",
+            json!({"Workflows.quick.OperationOptions": "WithStatelessRunHistory"}),
+            1,
+        ),
+        ("stateless-no-history", json!({}), 0),
+    ] {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("quick")).unwrap();
+        std::fs::write(dir.join("quick/workflow.json"), quick).unwrap();
+        std::fs::write(
+            dir.join("local.settings.json"),
+            json!({"Values": settings}).to_string(),
+        )
+        .unwrap();
+        let data = dir.join(".sluice");
+        let out = sluice(&[
+            "invoke",
+            dir.to_str().unwrap(),
+            "quick",
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let listed = json_of(&runs(&dir, &["list", "--format", "json"]));
+        assert_eq!(listed.as_array().unwrap().len(), recorded, "{name}");
+        if recorded == 1 {
+            assert_eq!(listed[0]["status"], "Succeeded");
+            let shown = json_of(&runs(
+                &dir,
+                &[
+                    "show",
+                    listed[0]["id"].as_str().unwrap(),
+                    "--format",
+                    "json",
+                ],
+            ));
+            assert_eq!(shown["actions"][0]["name"], "Echo");
+        }
+    }
+}

@@ -221,14 +221,17 @@ impl Engine {
         };
         let actions: Vec<Arc<ActionRecord>> = records.into_iter().flatten().collect();
         let end = Utc::now();
+        header.status = status;
+        header.running = false;
+        header.end_time = Some(end);
+        header.error = error.clone();
         if let Some(store) = &store {
-            header.status = status;
-            header.running = false;
-            header.end_time = Some(end);
-            header.error = error.clone();
             // Awaited, so that a trigger acknowledging its event after the run never acknowledges
             // a run the store could lose.
             let _ = store.finish_run(&header, actions.clone()).await;
+        } else if let Some(history) = self.store.as_ref().filter(|_| plan.stateless_history) {
+            // A stateless workflow with run history on: a summary, written off the run's path.
+            drop(history.finish_run(&header, actions.clone()));
         }
         m.run_completed(status);
         RunRecord {

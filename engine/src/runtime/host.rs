@@ -62,7 +62,7 @@ impl Host {
         let cap = Arc::new(Semaphore::new(max_in_flight));
         let mut workflows = HashMap::new();
         for (name, workflow) in &app.workflows {
-            let plan = Arc::new(Plan::compile(workflow, &parameters)?);
+            let plan = Arc::new(Plan::compile(workflow, &parameters)?.with_settings(&app.settings));
             let trigger = workflow.definition.triggers.values().next();
             let limits = plan.trigger.as_ref();
             let runs = limits.and_then(|t| t.runs).unwrap_or(UNLIMITED);

@@ -19,6 +19,9 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Plan {
     pub workflow: Arc<str>,
+    /// A stateless workflow whose finished runs are still recorded in run history (the app
+    /// setting `Workflows.<name>.OperationOptions` = `WithStatelessRunHistory`, as in Logic Apps).
+    pub stateless_history: bool,
     /// The definition version (a hash of the file's text) and the text itself.
     pub version: String,
     pub source: Arc<str>,
@@ -244,6 +247,7 @@ impl Plan {
         };
         let root = container(&definition.actions)?;
         Ok(Plan {
+            stateless_history: false,
             version: crate::store::version_of(&workflow.source),
             source: workflow.source.clone(),
             workflow: Arc::from(workflow.name.as_str()),
@@ -257,6 +261,17 @@ impl Plan {
                 .map(|(k, r)| (k.clone(), (r.status, Value::from_json(r.outputs.clone()))))
                 .collect(),
         })
+    }
+
+    /// Applies the app settings that concern this workflow (`Workflows.<name>.OperationOptions`).
+    pub fn with_settings(mut self, settings: &crate::definition::app::AppSettings) -> Plan {
+        let options = settings
+            .get(&format!("Workflows.{}.OperationOptions", self.workflow))
+            .unwrap_or_default();
+        self.stateless_history = options
+            .split(',')
+            .any(|o| o.trim().eq_ignore_ascii_case("WithStatelessRunHistory"));
+        self
     }
 
     /// Actions at any depth.

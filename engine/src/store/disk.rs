@@ -149,12 +149,14 @@ impl RunStore for DiskStore {
     fn finish_run(&self, header: &RunHeader, actions: Vec<Arc<ActionRecord>>) -> Commit {
         let id = header.id.as_bytes();
         let tree = move || serde_json::to_vec(&HistoryTree(&actions)).unwrap_or_default();
+        let index = key(&[header.workflow.to_lowercase().as_bytes(), id]);
         self.commit(vec![
             Op::Put(
                 self.runs.clone(),
                 id.to_vec(),
                 Some(serde_json::to_vec(header).unwrap_or_default()),
             ),
+            Op::Put(self.by_workflow.clone(), index, Some(Vec::new())),
             Op::Encode(self.trees.clone(), id.to_vec(), Box::new(tree)),
             Op::RemovePrefix(self.journal.clone(), key(&[id, b""])),
         ])
