@@ -74,7 +74,7 @@ pub fn run(
     let mut engine = Engine::new(Handlers::default(), app_settings(&app));
     if let Some(dir) = data {
         std::fs::create_dir_all(dir)?;
-        engine = engine.with_store(crate::runs::open(dir)?);
+        engine = engine.with_store(crate::runs::open_for(&app, dir)?);
     }
     let split_on = plan.trigger.as_ref().is_some_and(|t| t.split_on.is_some());
     let events = engine

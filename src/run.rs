@@ -52,7 +52,7 @@ pub fn run(app_dir: &Path, data: Option<&Path>, port: u16) -> anyhow::Result<Exi
     };
     let dir = crate::runs::data_dir(app_dir, data);
     std::fs::create_dir_all(&dir)?;
-    let store = crate::runs::open(&dir)?;
+    let store = crate::runs::open_for(&app, &dir)?;
     let retention_days: i64 = app
         .settings
         .get("Workflows.RuntimeConfiguration.RetentionInDays")

@@ -43,13 +43,30 @@ pub fn data_dir(app: &Path, data: Option<&Path>) -> PathBuf {
 }
 
 pub fn open(dir: &Path) -> anyhow::Result<SharedStore> {
+    open_with(dir, None)
+}
+
+/// Opens the store for an app: the app setting `Sluice.History.LargeValueBytes` sets the size
+/// above which run history keeps a value once, by content (default 64 KiB; 0 turns it off).
+pub fn open_for(app: &App, dir: &Path) -> anyhow::Result<SharedStore> {
+    let large = app
+        .settings
+        .get("Sluice.History.LargeValueBytes")
+        .and_then(|v| v.parse().ok());
+    open_with(dir, large)
+}
+
+fn open_with(dir: &Path, large: Option<usize>) -> anyhow::Result<SharedStore> {
     let store = DiskStore::open(dir).with_context(|| {
         format!(
             "cannot open the run store in {} (is `sluice run` using it?)",
             dir.display()
         )
     })?;
-    Ok(Arc::new(store))
+    Ok(Arc::new(match large {
+        Some(bytes) => store.with_large_value_bytes(bytes),
+        None => store,
+    }))
 }
 
 pub fn run(app: &Path, data: Option<&Path>, request: Request) -> anyhow::Result<ExitCode> {

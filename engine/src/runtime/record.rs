@@ -115,15 +115,91 @@ pub struct RunRecord {
 /// What run history shows instead of secured inputs or outputs.
 pub const SECURED: &str = "Content not shown due to security configuration.";
 
-/// The action tree for run history, serialized straight from the records: secured inputs and
-/// outputs are replaced by [`SECURED`].
-pub struct HistoryTree<'a>(pub &'a [Arc<ActionRecord>]);
+/// Values in run history larger than a threshold, collected while the tree is serialized so
+/// that the store keeps each distinct one once (by content hash) and the tree references it.
+#[derive(Debug, Default)]
+pub struct LargeValues {
+    pub threshold: usize,
+    /// (hex SHA-256, JSON bytes) of every large value met.
+    pub found: Vec<(String, Vec<u8>)>,
+}
 
-struct Redacted<'a>(&'a ActionRecord);
+impl LargeValues {
+    /// How a large value appears in a stored tree.
+    pub const KEY: &'static str = "$blob";
+
+    fn reference(&mut self, value: &Value) -> Option<serde_json::Value> {
+        if self.threshold == 0 || !exceeds(value, self.threshold) {
+            return None;
+        }
+        use sha2::Digest;
+        let bytes = serde_json::to_vec(value).ok()?;
+        let hash: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let reference = serde_json::json!({ Self::KEY: hash, "bytes": bytes.len() });
+        if !self.found.iter().any(|(h, _)| *h == hash) {
+            self.found.push((hash, bytes));
+        }
+        Some(reference)
+    }
+}
+
+/// Whether a value's JSON is surely longer than `limit` bytes (a cheap lower bound).
+fn exceeds(value: &Value, limit: usize) -> bool {
+    fn size(v: &Value, budget: &mut isize) {
+        if *budget < 0 {
+            return;
+        }
+        match v {
+            Value::String(s) => *budget -= s.len() as isize + 2,
+            Value::Array(items) => items.iter().for_each(|i| size(i, budget)),
+            Value::Object(members) => members.iter().for_each(|(k, v)| {
+                *budget -= k.len() as isize + 3;
+                size(v, budget)
+            }),
+            _ => *budget -= 4,
+        }
+    }
+    let mut budget = limit as isize;
+    size(value, &mut budget);
+    budget < 0
+}
+
+/// The action tree for run history, serialized straight from the records: secured inputs and
+/// outputs are replaced by [`SECURED`], large ones by references when `large` collects them.
+pub struct HistoryTree<'a> {
+    pub records: &'a [Arc<ActionRecord>],
+    pub large: Option<&'a std::cell::RefCell<LargeValues>>,
+}
+
+struct Redacted<'a>(
+    &'a ActionRecord,
+    Option<&'a std::cell::RefCell<LargeValues>>,
+);
 
 impl Serialize for HistoryTree<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|r| Redacted(r)))
+        s.collect_seq(self.records.iter().map(|r| Redacted(r, self.large)))
+    }
+}
+
+impl Redacted<'_> {
+    fn value<M: serde::ser::SerializeMap>(
+        &self,
+        map: &mut M,
+        key: &str,
+        value: &Value,
+        secure: bool,
+    ) -> Result<(), M::Error> {
+        if secure {
+            return map.serialize_entry(key, SECURED);
+        }
+        match self.1.and_then(|large| large.borrow_mut().reference(value)) {
+            Some(reference) => map.serialize_entry(key, &reference),
+            None => map.serialize_entry(key, value),
+        }
     }
 }
 
@@ -131,15 +207,14 @@ impl Serialize for Redacted<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let r = self.0;
-        let secured = Value::from(SECURED);
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("name", &r.name)?;
         map.serialize_entry("type", &r.action_type)?;
         map.serialize_entry("status", &r.status)?;
         map.serialize_entry("startTime", &r.start_time)?;
         map.serialize_entry("endTime", &r.end_time)?;
-        map.serialize_entry("inputs", if r.secure.0 { &secured } else { &r.inputs })?;
-        map.serialize_entry("outputs", if r.secure.1 { &secured } else { &r.outputs })?;
+        self.value(&mut map, "inputs", &r.inputs, r.secure.0)?;
+        self.value(&mut map, "outputs", &r.outputs, r.secure.1)?;
         map.serialize_entry("error", &r.error)?;
         map.serialize_entry("code", &r.code)?;
         map.serialize_entry("retries", &r.retries)?;
@@ -147,7 +222,13 @@ impl Serialize for Redacted<'_> {
             map.serialize_entry("iteration", &i)?;
         }
         if !r.actions.is_empty() {
-            map.serialize_entry("actions", &HistoryTree(&r.actions))?;
+            map.serialize_entry(
+                "actions",
+                &HistoryTree {
+                    records: &r.actions,
+                    large: self.1,
+                },
+            )?;
         }
         map.end()
     }

@@ -2,9 +2,9 @@
 //! time-ordered (UUIDv7, upper-case hex, the first 12 digits the start in milliseconds), and a
 //! per-workflow index is the workflow name followed by the run id.
 
-use super::writer::{Op, Writer};
+use super::writer::{Blobs, History, Op, Writer};
 use super::{Commit, JournalEntry, RunFilter, RunHeader, RunStore, StoreError, StoredRun};
-use crate::runtime::record::{ActionRecord, HistoryTree};
+use crate::runtime::record::{ActionRecord, LargeValues};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;
@@ -18,8 +18,14 @@ pub struct DiskStore {
     trees: sled::Tree,
     events: sled::Tree,
     definitions: sled::Tree,
+    blobs: Blobs,
+    /// Inputs and outputs whose JSON is longer than this are stored once, by content hash.
+    large_value_bytes: usize,
     writer: Writer,
 }
+
+/// The default size above which a value in run history is stored once and referenced.
+pub const LARGE_VALUE_BYTES: usize = 64 * 1024;
 
 const SEP: u8 = 0;
 
@@ -53,9 +59,43 @@ impl DiskStore {
             trees: db.open_tree("action_trees")?,
             events: db.open_tree("events")?,
             definitions: db.open_tree("definitions")?,
+            blobs: Blobs {
+                content: db.open_tree("large_values")?,
+                references: db.open_tree("large_value_references")?,
+                by_run: db.open_tree("large_values_by_run")?,
+            },
+            large_value_bytes: LARGE_VALUE_BYTES,
             writer: Writer::start(db.clone()),
             db,
         })
+    }
+
+    /// Sets the size above which history values are stored once and referenced (0: never).
+    pub fn with_large_value_bytes(mut self, bytes: usize) -> DiskStore {
+        self.large_value_bytes = bytes;
+        self
+    }
+
+    /// How many distinct large values the history holds.
+    pub fn large_value_count(&self) -> usize {
+        self.blobs.content.len()
+    }
+
+    /// Replaces large-value references in a stored tree with the values.
+    fn resolve(&self, tree: &mut serde_json::Value) -> Result<(), StoreError> {
+        match tree {
+            serde_json::Value::Object(map) => {
+                if let Some(hash) = map.get(LargeValues::KEY).and_then(|h| h.as_str()) {
+                    if let Some(bytes) = self.blobs.content.get(hash)? {
+                        *tree = serde_json::from_slice(&bytes)?;
+                    }
+                    return Ok(());
+                }
+                map.values_mut().try_for_each(|v| self.resolve(v))
+            }
+            serde_json::Value::Array(items) => items.iter_mut().try_for_each(|v| self.resolve(v)),
+            _ => Ok(()),
+        }
     }
 
     fn commit(&self, ops: Vec<Op>) -> Commit {
@@ -148,7 +188,6 @@ impl RunStore for DiskStore {
 
     fn finish_run(&self, header: &RunHeader, actions: Vec<Arc<ActionRecord>>) -> Commit {
         let id = header.id.as_bytes();
-        let tree = move || serde_json::to_vec(&HistoryTree(&actions)).unwrap_or_default();
         let index = key(&[header.workflow.to_lowercase().as_bytes(), id]);
         self.commit(vec![
             Op::Put(
@@ -157,7 +196,13 @@ impl RunStore for DiskStore {
                 Some(serde_json::to_vec(header).unwrap_or_default()),
             ),
             Op::Put(self.by_workflow.clone(), index, Some(Vec::new())),
-            Op::Encode(self.trees.clone(), id.to_vec(), Box::new(tree)),
+            Op::History(Box::new(History {
+                trees: self.trees.clone(),
+                blobs: self.blobs.clone(),
+                run: id.to_vec(),
+                actions,
+                threshold: self.large_value_bytes,
+            })),
             Op::RemovePrefix(self.journal.clone(), key(&[id, b""])),
         ])
     }
@@ -178,7 +223,11 @@ impl RunStore for DiskStore {
             return Ok(None);
         };
         let actions = match self.trees.get(id)? {
-            Some(bytes) => Some(serde_json::from_slice(&bytes)?),
+            Some(bytes) => {
+                let mut tree = serde_json::from_slice(&bytes)?;
+                self.resolve(&mut tree)?;
+                Some(tree)
+            }
             None => None,
         };
         let journal = if header.running {
@@ -234,6 +283,7 @@ impl RunStore for DiskStore {
 
     fn purge(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut purged = std::collections::HashSet::new();
+        let mut released = Vec::new();
         for item in self.runs.range(..id_bound(before)) {
             let (id, bytes) = item?;
             let header: RunHeader = serde_json::from_slice(&bytes)?;
@@ -244,7 +294,23 @@ impl RunStore for DiskStore {
             self.trees.remove(&id)?;
             self.by_workflow
                 .remove(key(&[header.workflow.to_lowercase().as_bytes(), &id]))?;
+            if let Some(hashes) = self.blobs.by_run.remove(&id)? {
+                released.extend(
+                    String::from_utf8_lossy(&hashes)
+                        .split(',')
+                        .map(str::to_string),
+                );
+            }
             purged.insert(id.to_vec());
+        }
+        if !released.is_empty() {
+            // Reference counts change on the writer thread only, so a value a new run is storing
+            // right now is never deleted under it.
+            let release = Op::Release(self.blobs.clone(), released);
+            let done = self.writer.submit(vec![release]);
+            done.blocking_recv()
+                .map_err(|_| StoreError::Closed)?
+                .map_err(|_| StoreError::Closed)?;
         }
         for item in self.events.iter() {
             let (event, run) = item?;

@@ -11,7 +11,7 @@
 mod disk;
 mod writer;
 
-pub use disk::DiskStore;
+pub use disk::{DiskStore, LARGE_VALUE_BYTES};
 
 use crate::definition::RunStatus;
 use crate::expr::Value;

@@ -13,6 +13,42 @@ pub enum Op {
     /// Set a key to bytes produced on the writer thread, off the runs' thread.
     Encode(sled::Tree, Vec<u8>, Box<dyn FnOnce() -> Vec<u8> + Send>),
     RemovePrefix(sled::Tree, Vec<u8>),
+    /// Store a finished run's action tree, its large values once each (reference-counted).
+    History(Box<History>),
+    /// Drop one reference to each of these large values; delete those no run references.
+    Release(Blobs, Vec<String>),
+}
+
+/// The trees that hold large values: content by hash, reference counts, hashes by run.
+#[derive(Clone)]
+pub struct Blobs {
+    pub content: sled::Tree,
+    pub references: sled::Tree,
+    pub by_run: sled::Tree,
+}
+
+/// A finished run's tree to encode on the writer thread.
+pub struct History {
+    pub trees: sled::Tree,
+    pub blobs: Blobs,
+    pub run: Vec<u8>,
+    pub actions: Vec<std::sync::Arc<crate::runtime::ActionRecord>>,
+    pub threshold: usize,
+}
+
+fn count(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// Adds `delta` to a reference count atomically; returns the new count.
+fn add_reference(blobs: &Blobs, hash: &str, delta: i64) -> Result<u64, sled::Error> {
+    let updated = blobs.references.update_and_fetch(hash, |old| {
+        let n = (count(old) as i64 + delta).max(0) as u64;
+        (n > 0).then(|| n.to_be_bytes().to_vec())
+    })?;
+    Ok(count(updated.as_deref()))
 }
 
 struct Job {
@@ -113,6 +149,39 @@ fn apply(db: &sled::Db, batch: &mut [Job]) -> Result<(), sled::Error> {
                 Op::Encode(tree, key, encode) => {
                     let i = batch_for(&mut per_tree, tree);
                     per_tree[i].1.insert(key, encode());
+                }
+                Op::History(h) => {
+                    let large = std::cell::RefCell::new(crate::runtime::record::LargeValues {
+                        threshold: h.threshold,
+                        found: Vec::new(),
+                    });
+                    let tree = crate::runtime::record::HistoryTree {
+                        records: &h.actions,
+                        large: Some(&large),
+                    };
+                    let json = serde_json::to_vec(&tree).unwrap_or_default();
+                    let found = large.into_inner().found;
+                    let mut hashes = Vec::with_capacity(found.len());
+                    for (hash, bytes) in found {
+                        if add_reference(&h.blobs, &hash, 1)? == 1 {
+                            h.blobs.content.insert(hash.as_bytes(), bytes)?;
+                        }
+                        hashes.push(hash);
+                    }
+                    if !hashes.is_empty() {
+                        h.blobs
+                            .by_run
+                            .insert(&h.run, hashes.join(",").into_bytes())?;
+                    }
+                    let i = batch_for(&mut per_tree, h.trees.clone());
+                    per_tree[i].1.insert(h.run.clone(), json);
+                }
+                Op::Release(blobs, hashes) => {
+                    for hash in hashes {
+                        if add_reference(&blobs, &hash, -1)? == 0 {
+                            blobs.content.remove(hash.as_bytes())?;
+                        }
+                    }
                 }
                 Op::RemovePrefix(tree, prefix) => {
                     let keys: Vec<sled::IVec> =

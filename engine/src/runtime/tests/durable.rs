@@ -286,3 +286,41 @@ async fn history_filters_and_purge() {
     assert!(store.list(&RunFilter::default()).unwrap().is_empty());
     assert!(store.run(&ok.id).unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_values_are_stored_once_and_released_on_purge() {
+    let dir = std::env::temp_dir().join(format!("sluice-store-large-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let disk = Arc::new(DiskStore::open(&dir).unwrap().with_large_value_bytes(1024));
+    let store: SharedStore = disk.clone();
+    let engine = engine_with(&store, downstream(None));
+    let plan = plan(json!({
+        "Echo": {"type": "Compose", "inputs": "@triggerBody()", "runAfter": {}},
+        "Small": {"type": "Compose", "inputs": "@length(outputs('Echo'))", "runAfter": {"Echo": ["Succeeded"]}}
+    }));
+    let big = "x".repeat(5000);
+    let first = run_with(&engine, plan.clone(), json!(big), json!({})).await;
+    let second = run_with(&engine, plan, json!(big), json!({})).await;
+    assert_eq!(
+        disk.large_value_count(),
+        1,
+        "the same large value is stored once"
+    );
+    for run in [&first, &second] {
+        let tree = store.run(&run.id).unwrap().unwrap().actions.unwrap();
+        assert_eq!(
+            tree[0]["outputs"],
+            json!(big),
+            "history shows the value itself"
+        );
+        assert_eq!(tree[1]["outputs"], json!(5000));
+    }
+    let purger = store.clone();
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    let purged = tokio::task::spawn_blocking(move || purger.purge(later))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(disk.large_value_count(), 0, "no run references it any more");
+}
