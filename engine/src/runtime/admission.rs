@@ -50,9 +50,13 @@ impl Admission {
     /// Takes a place in line, or says the line is full. A run that can start at once does not
     /// count as waiting.
     pub fn enter(self: &Arc<Self>) -> Result<Ticket, QueueFull> {
-        let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
-        let free = self.runs.available_permits() > 0 && self.engine.available_permits() > 0;
-        if !free && waiting >= self.max_waiting.load(Ordering::SeqCst) {
+        // Tickets ahead of this one take the free slots first, even before they have started.
+        let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let free = self
+            .runs
+            .available_permits()
+            .min(self.engine.available_permits());
+        if ahead >= free && ahead - free >= self.max_waiting.load(Ordering::SeqCst) {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(QueueFull);
         }
@@ -142,6 +146,18 @@ mod tests {
         assert_eq!(a.enter().err(), Some(QueueFull));
         a.set_runs(2);
         assert!(a.enter().is_ok());
+    }
+
+    #[test]
+    fn tickets_not_yet_started_count_against_the_free_slots() {
+        let a = Arc::new(Admission::new(1, 1, Arc::new(Semaphore::new(100))));
+        let _first = a.enter().unwrap();
+        let _second = a.enter().unwrap();
+        assert_eq!(
+            a.enter().err(),
+            Some(QueueFull),
+            "one slot and one waiting place are taken"
+        );
     }
 
     #[tokio::test]
