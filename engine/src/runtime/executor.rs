@@ -91,12 +91,7 @@ impl<'r> Executor<'r> {
             drop(pending);
             for i in in_flight {
                 let step = &c.steps[i];
-                let mut record = ActionRecord::new(
-                    step.name.clone(),
-                    step.action_type,
-                    RunStatus::Cancelled,
-                    Utc::now(),
-                );
+                let mut record = step.record(RunStatus::Cancelled, Utc::now());
                 record.code = Some("Cancelled".into());
                 records[i] = Some(Arc::new(record));
             }
@@ -159,12 +154,7 @@ impl<'r> Executor<'r> {
         {
             return record;
         }
-        let mut record = ActionRecord::new(
-            step.name.clone(),
-            step.action_type,
-            RunStatus::Succeeded,
-            start,
-        );
+        let mut record = step.record(RunStatus::Succeeded, start);
         match builtin::execute(step, &self.scope(frame)) {
             Ok((inputs, outputs)) => {
                 record.inputs = inputs;
@@ -187,7 +177,7 @@ impl<'r> Executor<'r> {
                 (*status, outputs.clone(), Value::Null)
             }
         };
-        let mut record = ActionRecord::new(step.name.clone(), step.action_type, status, start);
+        let mut record = step.record(status, start);
         record.outputs = outputs;
         record.error = error;
         record.code = Some(
@@ -222,12 +212,7 @@ impl<'r> Executor<'r> {
             if let Some(record) = self.replayed(step, frame).filter(|_| leaf) {
                 return record;
             }
-            let mut record = ActionRecord::new(
-                step.name.clone(),
-                step.action_type,
-                RunStatus::Succeeded,
-                start,
-            );
+            let mut record = step.record(RunStatus::Succeeded, start);
             let outcome = match &step.kind {
                 StepKind::Scope(c) => self.branch(step, c, frame, &mut record).await,
                 StepKind::If {
@@ -421,12 +406,7 @@ fn unmet_condition(step: &Step, c: &Container, records: &Records) -> Option<Stri
 }
 
 fn skipped(step: &Step, reason: &str) -> ActionRecord {
-    let mut record = ActionRecord::new(
-        step.name.clone(),
-        step.action_type,
-        RunStatus::Skipped,
-        Utc::now(),
-    );
+    let mut record = step.record(RunStatus::Skipped, Utc::now());
     record.code = Some("ActionSkipped".into());
     record.error = Failure::new("ActionConditionFailed", reason).to_value();
     record
@@ -528,5 +508,12 @@ pub(super) fn call<'a>(
         action_type: step.action_type,
         inputs,
         idempotency_key: key,
+    }
+}
+
+impl Step {
+    /// A new record of this step with `status`, starting at `start`.
+    fn record(&self, status: RunStatus, start: chrono::DateTime<Utc>) -> ActionRecord {
+        ActionRecord::new(self.name.clone(), self.action_type, status, start)
     }
 }

@@ -51,26 +51,27 @@ fn empty(args: &mut Args<'_>) -> FnResult {
 }
 
 fn first(args: &mut Args<'_>) -> FnResult {
-    match args.get(0) {
-        Value::String(s) => Ok(s
-            .chars()
-            .next()
-            .map_or(Value::Null, |c| Value::from(c.to_string()))),
-        Value::Array(a) => Ok(a.first().cloned().unwrap_or_default()),
-        _ => Err(FnError::Arg {
-            index: 0,
-            expected: "a string or an array",
-        }),
-    }
+    end(args, false)
 }
 
 fn last(args: &mut Args<'_>) -> FnResult {
+    end(args, true)
+}
+
+/// The first or last character of a string or item of an array; null when empty.
+fn end(args: &Args<'_>, last: bool) -> FnResult {
     match args.get(0) {
-        Value::String(s) => Ok(s
-            .chars()
-            .last()
-            .map_or(Value::Null, |c| Value::from(c.to_string()))),
-        Value::Array(a) => Ok(a.last().cloned().unwrap_or_default()),
+        Value::String(s) => {
+            let c = if last {
+                s.chars().last()
+            } else {
+                s.chars().next()
+            };
+            Ok(c.map_or(Value::Null, |c| Value::from(c.to_string())))
+        }
+        Value::Array(a) => Ok(if last { a.last() } else { a.first() }
+            .cloned()
+            .unwrap_or_default()),
         _ => Err(FnError::Arg {
             index: 0,
             expected: "a string or an array",
