@@ -5,7 +5,7 @@ use anyhow::{anyhow, Context};
 use sluice_engine::definition::{App, RunStatus};
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
-use sluice_engine::runtime::{app_parameters, app_settings, Engine, Handlers, Mocks, Plan};
+use sluice_engine::runtime::{app_parameters, app_settings, Engine, Mocks, Plan};
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
@@ -65,13 +65,14 @@ pub fn run(
     outputs.insert("body".into(), body);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()?;
     if virtual_time {
         // A paused clock jumps ahead whenever every task waits: waits take no real time.
         runtime.block_on(async { tokio::time::pause() });
     }
-    let mut engine = Engine::new(Handlers::default(), app_settings(&app));
+    let handlers = sluice_connectors::AppHandlers::new(&app).map_err(|e| anyhow!("{e}"))?;
+    let mut engine = Engine::new(handlers.handlers.clone(), app_settings(&app));
     if let Some(dir) = data {
         std::fs::create_dir_all(dir)?;
         engine = engine.with_store(crate::runs::open_for(&app, dir)?);

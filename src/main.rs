@@ -5,6 +5,7 @@
 
 mod expr;
 mod invoke;
+mod mock;
 mod run;
 mod runs;
 mod validate;
@@ -35,6 +36,11 @@ enum Command {
         /// The HTTP port: Request triggers, the management API, /health, /metrics.
         #[arg(long, default_value_t = 7071)]
         port: u16,
+    },
+    /// Local stand-ins for downstreams, for tests and benchmarks.
+    Mock {
+        #[command(subcommand)]
+        kind: MockKind,
     },
     /// Run history in the data directory: list, show, resubmit, cancel, purge.
     Runs {
@@ -81,6 +87,8 @@ enum Command {
         #[arg(long)]
         mocks: Option<PathBuf>,
         /// Run on a virtual clock: Wait actions, retry delays and timeouts take no real time.
+        /// For runs whose I/O actions are mocked: a real HTTP call would see its timeout
+        /// expire at once.
         #[arg(long)]
         virtual_time: bool,
         /// Record stateful runs in this data directory, as `sluice run` does.
@@ -137,6 +145,29 @@ enum RunsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum MockKind {
+    /// A JSON function: `?ean=E` answers {"skus":["sku-E"]} (the burst benchmark's retail
+    /// function), anything else echoes the request. GET /_stats gives the counters.
+    Function {
+        /// The port on 127.0.0.1 (0: any free port; the URL is printed).
+        #[arg(long, default_value_t = 7072)]
+        port: u16,
+        /// Milliseconds each request takes.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// At most this many concurrent requests; beyond, 429 with Retry-After.
+        #[arg(long)]
+        capacity: Option<u64>,
+        /// Fraction of requests (0–1) answered 500.
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+        /// The Retry-After of a 429, in seconds.
+        #[arg(long, default_value_t = 1)]
+        retry_after: u64,
+    },
+}
+
 /// How listing commands print their result.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -150,6 +181,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { app, data, port } => run::run(&app, data.as_deref(), port),
+        Command::Mock {
+            kind:
+                MockKind::Function {
+                    port,
+                    latency_ms,
+                    capacity,
+                    fail_rate,
+                    retry_after,
+                },
+        } => mock::function(
+            port,
+            sluice_connectors::http::mock_function::MockConfig {
+                latency: std::time::Duration::from_millis(latency_ms),
+                capacity,
+                fail_rate,
+                retry_after_seconds: retry_after,
+            },
+        ),
         Command::Runs { app, data, command } => {
             runs_request(command).and_then(|r| runs::run(&app, data.as_deref(), r))
         }

@@ -5,10 +5,11 @@
 //! `run` says so for each workflow.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sluice_connectors::AppHandlers;
 use sluice_engine::definition::{App, TriggerType};
 use sluice_engine::runtime::host::{period, Host};
 use sluice_engine::runtime::stats::{Snapshot, Stats, StatsRecorder};
-use sluice_engine::runtime::{app_settings, Engine, Handlers};
+use sluice_engine::runtime::{app_settings, Engine};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -62,12 +63,16 @@ pub fn run(app_dir: &Path, data: Option<&Path>, port: u16) -> anyhow::Result<Exi
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let engine = Engine::new(Handlers::default(), app_settings(&app)).with_store(store.clone());
-        let host = Arc::new(Host::new(&app, engine, MAX_IN_FLIGHT)?);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
         let base_url = format!("http://{}", listener.local_addr()?);
+        let handlers = AppHandlers::new(&app).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine = Engine::new(handlers.handlers.clone(), app_settings(&app))
+            .with_store(store.clone())
+            .with_base_url(&base_url);
+        let host = Arc::new(Host::new(&app, engine, MAX_IN_FLIGHT)?);
+        handlers.attach(&host);
         let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), Some(metrics_handle));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, sluice_connectors::http::router(server)).await {

@@ -19,6 +19,9 @@ pub struct Engine {
     env: Environment,
     settings: Settings,
     store: Option<SharedStore>,
+    /// Where this instance's HTTP server answers (`http://127.0.0.1:7071`), for
+    /// `listCallbackUrl()`; none when nothing listens.
+    base_url: Option<Arc<str>>,
 }
 
 /// The trigger event was already turned into a run, which the store still knows.
@@ -47,7 +50,14 @@ impl Engine {
             },
             settings,
             store: None,
+            base_url: None,
         }
+    }
+
+    /// The base URL of the HTTP server that receives Request triggers and webhook callbacks.
+    pub fn with_base_url(mut self, base_url: &str) -> Engine {
+        self.base_url = Some(Arc::from(base_url.trim_end_matches('/')));
+        self
     }
 
     /// Records stateful runs in `store`.
@@ -180,6 +190,7 @@ impl Engine {
             mocks,
         );
         state.replay = start.replay;
+        state.base_url = self.base_url.clone();
         let store = self.durable_store(&plan).cloned();
         let mut header = RunHeader {
             id: start.id.to_string(),

@@ -142,6 +142,7 @@ impl<'r> Executor<'r> {
             run: self.run,
             frame,
             item: None,
+            callback: None,
         }
     }
 
@@ -508,6 +509,7 @@ pub(super) fn call<'a>(
         action_type: step.action_type,
         inputs,
         idempotency_key: key,
+        options: &step.operation_options,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The seam connectors implement: a handler executes the actions of one type (Http,
 //! ServiceProvider, …) and tells the runtime whether a failure may be retried.
 
+use crate::definition::names::OperationOption;
 use crate::definition::ActionType;
 use crate::expr::Value;
 use std::collections::HashMap;
@@ -24,6 +25,14 @@ pub struct ActionCall<'a> {
     /// Run id + action path with loop indexes: the same across retries and recovery, sent
     /// downstream as `Idempotency-Key` so a downstream can drop repeats.
     pub idempotency_key: &'a str,
+    /// The action's `operationOptions`.
+    pub options: &'a [OperationOption],
+}
+
+impl ActionCall<'_> {
+    pub fn has_option(&self, option: OperationOption) -> bool {
+        self.options.contains(&option)
+    }
 }
 
 /// Why a handler failed, and whether the retry policy applies.

@@ -7,7 +7,7 @@ use super::plan::{Container, Step};
 use super::record::ActionRecord;
 use super::run::Frame;
 use crate::definition::names::Frequency;
-use crate::definition::RunStatus;
+use crate::definition::{ActionType, RunStatus};
 use crate::expr::eval::describe;
 use crate::expr::functions::datetime_format;
 use crate::expr::{Template, Value};
@@ -187,9 +187,14 @@ impl Executor<'_> {
         frame: &Frame<'_>,
         record: &mut ActionRecord,
     ) -> Result<RunStatus, Failure> {
+        let key = format!("{}/{}{}", self.run.id, frame.path, step.name);
+        let scope = super::run::Scope {
+            callback: (step.action_type == ActionType::HttpWebhook).then_some(key.as_str()),
+            ..self.scope(frame)
+        };
         let inputs = step
             .inputs
-            .evaluate(&self.scope(frame))
+            .evaluate(&scope)
             .map_err(|e| Failure::new("InvalidTemplate", e.message))?;
         record.inputs = inputs.clone();
         let Some(handler) = self.env.handlers.get(step.action_type) else {
@@ -201,7 +206,6 @@ impl Executor<'_> {
                 ),
             ));
         };
-        let key = format!("{}/{}{}", self.run.id, frame.path, step.name);
         let attempts = async {
             let mut retry = 0;
             loop {

@@ -44,6 +44,24 @@ use std::sync::Arc;
 pub fn app_parameters(
     app: &crate::definition::App,
 ) -> Result<std::collections::HashMap<String, Value>, crate::Error> {
+    let ctx = settings_context(app, Map::default());
+    app.parameters
+        .iter()
+        .map(|(name, p)| Ok((name.clone(), evaluate_literal(&p.value, &ctx)?)))
+        .collect()
+}
+
+/// A part of connections.json with its `@appsetting('…')` and `@parameters('…')` references
+/// resolved, as the runtime resolves it before a connector uses it.
+pub fn resolve_app_value(
+    app: &crate::definition::App,
+    value: &serde_json::Value,
+) -> Result<Value, crate::Error> {
+    let parameters = app_parameters(app)?.into_iter().collect();
+    evaluate_literal(value, &settings_context(app, parameters))
+}
+
+fn settings_context(app: &crate::definition::App, parameters: Map) -> JsonContext {
     let mut settings = Map::default();
     for (k, v) in app.settings.file_values() {
         let value = std::env::var(k).unwrap_or_else(|_| v.clone());
@@ -51,15 +69,14 @@ pub fn app_parameters(
     }
     let mut document = Map::default();
     document.insert("appsettings".into(), Value::object(settings));
-    let ctx = JsonContext::new(Value::object(document));
-    app.parameters
-        .iter()
-        .map(|(name, p)| {
-            let template = crate::expr::Template::compile(&p.value)
-                .map_err(|mut e| crate::Error::Syntax(e.remove(0).error))?;
-            Ok((name.clone(), template.evaluate(&ctx)?))
-        })
-        .collect()
+    document.insert("parameters".into(), Value::object(parameters));
+    JsonContext::new(Value::object(document))
+}
+
+fn evaluate_literal(value: &serde_json::Value, ctx: &JsonContext) -> Result<Value, crate::Error> {
+    let template = crate::expr::Template::compile(value)
+        .map_err(|mut e| crate::Error::Syntax(e.remove(0).error))?;
+    Ok(template.evaluate(ctx)?)
 }
 
 /// App settings as the runtime reads them: the environment first, then local.settings.json.

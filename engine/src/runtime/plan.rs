@@ -75,6 +75,8 @@ pub struct Step {
     /// `runtimeConfiguration.secureData`: inputs and/or outputs hidden from run history.
     pub secure_inputs: bool,
     pub secure_outputs: bool,
+    /// `operationOptions` (`DisableAsyncPattern`, `SuppressWorkflowHeaders` …), for handlers.
+    pub operation_options: Vec<crate::definition::names::OperationOption>,
 }
 
 /// What a step does.
@@ -588,5 +590,6 @@ fn step(action: &Action, run_after: Vec<(usize, Vec<RunStatus>)>) -> Result<Step
         timeout: literal_duration(&action.options.limit.timeout)
             .filter(|_| action.action_type != ActionType::Until),
         static_result,
+        operation_options: action.options.operation_options.clone(),
     })
 }

@@ -47,6 +47,8 @@ pub struct RunState {
     pub store: Option<crate::store::SharedStore>,
     /// Recorded results by action path, when the run resumes or is resubmitted from an action.
     pub replay: HashMap<String, Arc<ActionRecord>>,
+    /// The HTTP server's base URL, for `listCallbackUrl()`.
+    pub base_url: Option<Arc<str>>,
     variables: Mutex<HashMap<Arc<str>, (VariableType, Value)>>,
     terminated: Mutex<Option<(RunStatus, Value)>>,
     response: Mutex<Value>,
@@ -81,6 +83,7 @@ impl RunState {
             mocks,
             store: None,
             replay: HashMap::new(),
+            base_url: None,
             variables: Mutex::new(HashMap::new()),
             terminated: Mutex::new(None),
             response: Mutex::new(Value::Null),
@@ -192,6 +195,17 @@ pub struct Scope<'a> {
     pub run: &'a RunState,
     pub frame: &'a Frame<'a>,
     pub item: Option<&'a Value>,
+    /// While an HttpWebhook's inputs are evaluated: its idempotency key, which names the
+    /// callback `listCallbackUrl()` gives.
+    pub callback: Option<&'a str>,
+}
+
+/// The path of the callback URL of a webhook action with idempotency key `key`.
+pub fn webhook_callback_path(key: &str) -> String {
+    format!(
+        "/runtime/webhooks/workflow/callbacks/{}",
+        percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+    )
 }
 
 impl EvalContext for Scope<'_> {
@@ -262,5 +276,21 @@ impl EvalContext for Scope<'_> {
 
     fn workflow(&self) -> Value {
         self.run.workflow.clone()
+    }
+
+    fn callback_url(&self) -> Option<Value> {
+        let base = self.run.base_url.as_deref()?;
+        Some(Value::from(match self.callback {
+            Some(key) => format!("{base}{}", webhook_callback_path(key)),
+            None => format!(
+                "{base}/api/{}/triggers/{}/invoke",
+                self.run.plan.workflow,
+                self.run
+                    .plan
+                    .trigger
+                    .as_ref()
+                    .map_or("manual", |t| &*t.name)
+            ),
+        }))
     }
 }

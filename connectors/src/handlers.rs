@@ -1,0 +1,44 @@
+//! The action handlers of an app, wired from its settings and connections.json: what
+//! `sluice run` and `sluice invoke` give the engine.
+
+use crate::http::{FunctionAction, HttpAction, Outbound, WorkflowAction};
+use sluice_engine::definition::{ActionType, App};
+use sluice_engine::runtime::host::Host;
+use sluice_engine::runtime::{app_settings, Handlers};
+use std::sync::Arc;
+
+/// Every connector action handler of an app.
+pub struct AppHandlers {
+    pub handlers: Handlers,
+    workflow: Arc<WorkflowAction>,
+}
+
+impl AppHandlers {
+    /// Handlers for Http, Function, InvokeFunction and Workflow actions.
+    pub fn new(app: &App) -> Result<AppHandlers, String> {
+        let settings = app_settings(app);
+        let outbound = Outbound::new(settings.clone());
+        let mut handlers = Handlers::default();
+        handlers.register(
+            ActionType::Http,
+            Arc::new(HttpAction {
+                outbound: outbound.clone(),
+            }),
+        );
+        let function = Arc::new(FunctionAction::new(
+            app,
+            outbound.clone(),
+            settings.clone(),
+        )?);
+        handlers.register(ActionType::Function, function.clone());
+        handlers.register(ActionType::InvokeFunction, function);
+        let workflow = WorkflowAction::new(outbound, settings);
+        handlers.register(ActionType::Workflow, workflow.clone());
+        Ok(AppHandlers { handlers, workflow })
+    }
+
+    /// Lets Workflow actions start child runs in `host` (in-process, no HTTP hop).
+    pub fn attach(&self, host: &Arc<Host>) {
+        self.workflow.attach(host);
+    }
+}

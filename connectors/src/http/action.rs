@@ -1,0 +1,82 @@
+//! The Http action: one call through the pooled client, the asynchronous 202 + `Location`
+//! polling pattern unless `DisableAsyncPattern`, the downstream's `Retry-After` handed to the
+//! retry policy, and the idempotency key sent as `Idempotency-Key`.
+//!
+//! Logic Apps' workflow headers go with every call unless `SuppressWorkflowHeaders`:
+//! `x-ms-workflow-name`, `x-ms-workflow-run-id`, `x-ms-workflow-operation-name`.
+
+use super::outbound::{Outbound, Request};
+use sluice_engine::definition::names::OperationOption;
+use sluice_engine::expr::Value;
+use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture};
+use std::time::Duration;
+
+/// How long to wait between polls of a 202's `Location` when the downstream gives no
+/// `Retry-After`.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Runs Http actions.
+pub struct HttpAction {
+    pub outbound: Outbound,
+}
+
+impl ActionHandler for HttpAction {
+    fn execute<'a>(&'a self, call: ActionCall<'a>) -> BoxFuture<'a, Result<Value, ActionFailure>> {
+        Box::pin(async move {
+            let request = Request::from_inputs(&call.inputs)?;
+            call_with_pattern(&self.outbound, &request, &call).await
+        })
+    }
+}
+
+/// The headers every outgoing action call carries.
+pub fn workflow_headers<'a>(
+    call: &'a ActionCall<'a>,
+    request: &Request,
+) -> Vec<(&'a str, &'a str)> {
+    let mut headers = Vec::with_capacity(4);
+    if !request.has_header("Idempotency-Key") {
+        headers.push(("Idempotency-Key", call.idempotency_key));
+    }
+    if !call.has_option(OperationOption::SuppressWorkflowHeaders) {
+        headers.push(("x-ms-workflow-name", call.workflow));
+        headers.push(("x-ms-workflow-run-id", call.run_id));
+        headers.push(("x-ms-workflow-operation-name", call.action));
+    }
+    headers
+}
+
+/// Sends `request`; a 202 with a `Location` is polled until it answers otherwise, unless
+/// the action disables the asynchronous pattern.
+pub async fn call_with_pattern(
+    outbound: &Outbound,
+    request: &Request,
+    call: &ActionCall<'_>,
+) -> Result<Value, ActionFailure> {
+    let headers = workflow_headers(call, request);
+    let mut response = outbound.send(request, &headers).await?;
+    if call.has_option(OperationOption::DisableAsyncPattern) {
+        return response.into_result();
+    }
+    while response.status == 202 {
+        let Some(location) = response.location.take() else {
+            break;
+        };
+        let location = absolute(&request.uri, &location);
+        tokio::time::sleep(response.retry_after.unwrap_or(DEFAULT_POLL_INTERVAL)).await;
+        let poll = request.follow(location.clone());
+        response = outbound.send(&poll, &headers).await?;
+        if response.status == 202 && response.location.is_none() {
+            response.location = Some(location);
+        }
+    }
+    response.into_result()
+}
+
+/// A `Location` relative to the request's URI made absolute.
+fn absolute(base: &str, location: &str) -> String {
+    reqwest::Url::parse(base)
+        .and_then(|b| b.join(location))
+        .map(String::from)
+        .unwrap_or_else(|_| location.to_string())
+}
