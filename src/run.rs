@@ -73,7 +73,10 @@ pub fn run(app_dir: &Path, data: Option<&Path>, port: u16) -> anyhow::Result<Exi
             .with_base_url(&base_url);
         let host = Arc::new(Host::new(&app, engine, MAX_IN_FLIGHT)?);
         handlers.attach(&host);
-        let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), Some(metrics_handle));
+        let settings = app_settings(&app);
+        let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), Some(metrics_handle))
+            .with_callbacks(handlers.callbacks.clone())
+            .with_access_keys(|name| settings(name));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, sluice_connectors::http::router(server)).await {
                 eprintln!("sluice: the HTTP server stopped: {e}");

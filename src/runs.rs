@@ -3,13 +3,13 @@
 use crate::Format;
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, Utc};
+use sluice_connectors::AppHandlers;
 use sluice_engine::definition::duration::IsoDuration;
 use sluice_engine::definition::{App, RunStatus};
 use sluice_engine::runtime::host::Host;
-use sluice_engine::runtime::{app_settings, ActionRecord, Engine, Handlers, Mocks};
-use sluice_engine::store::{
-    DiskStore, JournalEntry, RunFilter, RunHeader, RunStore, SharedStore, StoredRun,
-};
+use sluice_engine::runtime::{app_settings, Engine, Mocks};
+use sluice_engine::store::history::{self, header_json, status_text};
+use sluice_engine::store::{DiskStore, RunFilter, RunStore, SharedStore, StoredRun};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -84,7 +84,7 @@ pub fn run(app: &Path, data: Option<&Path>, request: Request) -> anyhow::Result<
         Request::Resubmit { id, from, mocks } => {
             resubmit(app, store, &id, from.as_deref(), mocks.as_deref())
         }
-        Request::Cancel { id } => cancel(&*store, &id),
+        Request::Cancel { id } => cancel(store, &id),
         Request::Purge { older_than } => {
             let before = Utc::now() - chrono::Duration::from_std(older_than.as_duration())?;
             let purged = store.purge(before)?;
@@ -95,22 +95,6 @@ pub fn run(app: &Path, data: Option<&Path>, request: Request) -> anyhow::Result<
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn status_text(h: &RunHeader) -> &'static str {
-    if h.running {
-        "Running"
-    } else {
-        h.status.as_str()
-    }
-}
-
-/// A run header as `runs list --format json` prints it.
-fn header_json(h: &RunHeader) -> serde_json::Value {
-    serde_json::json!({
-        "id": h.id, "workflow": h.workflow, "status": status_text(h), "startTime": h.start_time,
-        "endTime": h.end_time, "version": h.version, "eventId": h.event_id, "error": h.error,
-    })
 }
 
 fn list(store: &dyn RunStore, filter: &RunFilter, format: Format) -> anyhow::Result<ExitCode> {
@@ -150,33 +134,16 @@ fn fetch(store: &dyn RunStore, id: &str) -> anyhow::Result<StoredRun> {
         .ok_or_else(|| anyhow!("no run {id} in the history"))
 }
 
-/// The action tree of a stored run: final, or the journal so far for a running one.
-fn tree(run: &StoredRun) -> serde_json::Value {
-    match &run.actions {
-        Some(actions) => actions.clone(),
-        None => serde_json::Value::Array(
-            run.journal
-                .iter()
-                .map(|e| {
-                    let mut record = serde_json::to_value(&e.record).unwrap_or_default();
-                    record["path"] = serde_json::Value::from(e.path.as_str());
-                    record
-                })
-                .collect(),
-        ),
-    }
-}
-
 fn show(store: &dyn RunStore, id: &str, format: Format) -> anyhow::Result<ExitCode> {
     let run = fetch(store, id)?;
-    let actions = tree(&run);
     if format == Format::Json {
-        let mut doc = header_json(&run.header);
-        doc["trigger"] = run.header.trigger.to_json();
-        doc["actions"] = actions;
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&history::run_json(&run))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
+    let actions = history::action_tree(&run);
     let h = &run.header;
     println!(
         "run {} of {} — {} (started {})",
@@ -224,39 +191,6 @@ fn print_actions(actions: &serde_json::Value, depth: usize) {
     }
 }
 
-/// Leaf records of a stored tree with their action paths (`Loop[2]/Call`).
-fn leaves(actions: &serde_json::Value, prefix: &str, out: &mut Vec<JournalEntry>) {
-    for a in actions.as_array().into_iter().flatten() {
-        let name = a["name"].as_str().unwrap_or_default();
-        let looped = matches!(a["type"].as_str(), Some("Foreach" | "Until"));
-        let children = a["actions"].as_array().filter(|c| !c.is_empty());
-        match children {
-            Some(children) => {
-                for child in children {
-                    let inner = match (looped, child["iteration"].as_i64()) {
-                        (true, Some(i)) => format!("{prefix}{name}[{i}]/"),
-                        _ => prefix.to_string(),
-                    };
-                    leaves(&serde_json::Value::Array(vec![child.clone()]), &inner, out);
-                }
-            }
-            None if !matches!(
-                a["type"].as_str(),
-                Some("Scope" | "If" | "Switch" | "Foreach" | "Until")
-            ) =>
-            {
-                if let Ok(record) = serde_json::from_value::<ActionRecord>(a.clone()) {
-                    out.push(JournalEntry {
-                        path: format!("{prefix}{name}"),
-                        record: Arc::new(record),
-                    });
-                }
-            }
-            None => {}
-        }
-    }
-}
-
 fn resubmit(
     app_dir: &Path,
     store: SharedStore,
@@ -270,27 +204,18 @@ fn resubmit(
         Some(p) => serde_json::from_str(&std::fs::read_to_string(p)?)?,
         None => Mocks::new(),
     };
-    let mut replay = Vec::new();
-    if let Some(action) = from {
-        let mut all = Vec::new();
-        leaves(&tree(&run), "", &mut all);
-        let chosen = all
-            .iter()
-            .find(|e| &*e.record.name == action)
-            .ok_or_else(|| anyhow!("run {id} has no action '{action}' that ran"))?
-            .record
-            .start_time;
-        replay = all
-            .into_iter()
-            .filter(|e| e.record.start_time < chosen)
-            .collect();
-    }
+    let replay = match from {
+        Some(action) => history::replay_before(&run, action).map_err(|e| anyhow!(e))?,
+        None => Vec::new(),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let record = runtime.block_on(async {
-        let engine = Engine::new(Handlers::default(), app_settings(&app)).with_store(store);
-        let host = Host::new(&app, engine, 1).map_err(|e| anyhow!("{e}"))?;
+        let handlers = AppHandlers::new(&app).map_err(|e| anyhow!("{e}"))?;
+        let engine = Engine::new(handlers.handlers.clone(), app_settings(&app)).with_store(store);
+        let host = Arc::new(Host::new(&app, engine, usize::MAX >> 8).map_err(|e| anyhow!("{e}"))?);
+        handlers.attach(&host);
         let plan = host.plan_for(&run.header).map_err(|e| anyhow!(e))?;
         anyhow::Ok(
             host.engine
@@ -306,18 +231,12 @@ fn resubmit(
     })
 }
 
-fn cancel(store: &dyn RunStore, id: &str) -> anyhow::Result<ExitCode> {
-    let run = fetch(store, id)?;
-    if !run.header.running {
-        bail!("run {id} already ended ({})", run.header.status);
-    }
-    let mut header = run.header.clone();
-    header.running = false;
-    header.status = RunStatus::Cancelled;
-    header.end_time = Some(Utc::now());
-    let actions = run.journal.iter().map(|e| e.record.clone()).collect();
+fn cancel(store: SharedStore, id: &str) -> anyhow::Result<ExitCode> {
+    let engine = Engine::new(Default::default(), Arc::new(|_: &str| None)).with_store(store);
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    runtime.block_on(store.finish_run(&header, actions))?;
+    runtime
+        .block_on(engine.cancel(id))
+        .map_err(|e| anyhow!(e))?;
     println!("cancelled run {id}; it will not be resumed");
     Ok(ExitCode::SUCCESS)
 }

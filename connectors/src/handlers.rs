@@ -1,6 +1,7 @@
 //! The action handlers of an app, wired from its settings and connections.json: what
 //! `sluice run` and `sluice invoke` give the engine.
 
+use crate::http::webhook::{Callbacks, HttpWebhookAction};
 use crate::http::{FunctionAction, HttpAction, Outbound, WorkflowAction};
 use sluice_engine::definition::{ActionType, App};
 use sluice_engine::runtime::host::Host;
@@ -10,11 +11,13 @@ use std::sync::Arc;
 /// Every connector action handler of an app.
 pub struct AppHandlers {
     pub handlers: Handlers,
+    /// HttpWebhook actions waiting for callbacks; the server delivers to them.
+    pub callbacks: Arc<Callbacks>,
     workflow: Arc<WorkflowAction>,
 }
 
 impl AppHandlers {
-    /// Handlers for Http, Function, InvokeFunction and Workflow actions.
+    /// Handlers for Http, HttpWebhook, Function, InvokeFunction and Workflow actions.
     pub fn new(app: &App) -> Result<AppHandlers, String> {
         let settings = app_settings(app);
         let outbound = Outbound::new(settings.clone());
@@ -23,6 +26,14 @@ impl AppHandlers {
             ActionType::Http,
             Arc::new(HttpAction {
                 outbound: outbound.clone(),
+            }),
+        );
+        let callbacks = Arc::new(Callbacks::default());
+        handlers.register(
+            ActionType::HttpWebhook,
+            Arc::new(HttpWebhookAction {
+                outbound: outbound.clone(),
+                callbacks: callbacks.clone(),
             }),
         );
         let function = Arc::new(FunctionAction::new(
@@ -34,7 +45,11 @@ impl AppHandlers {
         handlers.register(ActionType::InvokeFunction, function);
         let workflow = WorkflowAction::new(outbound, settings);
         handlers.register(ActionType::Workflow, workflow.clone());
-        Ok(AppHandlers { handlers, workflow })
+        Ok(AppHandlers {
+            handlers,
+            callbacks,
+            workflow,
+        })
     }
 
     /// Lets Workflow actions start child runs in `host` (in-process, no HTTP hop).

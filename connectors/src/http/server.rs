@@ -1,12 +1,16 @@
-//! The app's HTTP server.
+//! The app's HTTP server: Request triggers here; the management API, webhook callbacks,
+//! `/health` and `/metrics` in [`super::management`].
 //!
-//! - `POST /api/{workflow}/triggers/{trigger}/invoke`: a Request trigger. A workflow with a
-//!   Response action answers with that response once it has run; any other answers 202 with the
-//!   run's `Location`. A full waiting queue answers 429 with `Retry-After`.
-//! - `GET /runtime/webhooks/workflow/api/management/workflows`: the workflows and their
-//!   callback URLs; `.../workflows/{workflow}/runs/{id}`: one run (202 while it runs).
-//! - `GET /health`, `GET /metrics` (Prometheus text).
+//! `POST /api/{workflow}/triggers/{trigger}/invoke` is a Request trigger. When the workflow has
+//! an access key (app setting `Workflows.{name}.AccessKey`), the request must carry it as the
+//! `sig` query parameter or header (401 otherwise). When the trigger turns on
+//! `EnableSchemaValidation`, the body is checked against `inputs.schema` (400 naming the
+//! property). A workflow with a Response action answers with that response once it has run;
+//! any other answers 202 with the run's `Location`. A full waiting queue answers 429 with
+//! `Retry-After`.
 
+use super::management;
+use super::webhook::Callbacks;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -27,6 +31,7 @@ use std::sync::{Arc, Mutex};
 const RETRY_AFTER_SECONDS: &str = "1";
 /// Finished runs kept in memory for status polling (stateless runs have no stored history).
 const RECENT_RUNS: usize = 10_000;
+const MANAGEMENT: &str = "/runtime/webhooks/workflow/api/management";
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -35,6 +40,10 @@ pub struct Server {
     /// Base URL for callback URLs and `Location` headers, e.g. `http://127.0.0.1:7071`.
     pub base_url: String,
     pub metrics: Option<PrometheusHandle>,
+    /// HttpWebhook actions waiting for their callbacks.
+    pub callbacks: Arc<Callbacks>,
+    /// Access keys by lower-case workflow name.
+    access_keys: Arc<HashMap<String, String>>,
     recent: Arc<Mutex<RecentRuns>>,
 }
 
@@ -51,11 +60,35 @@ impl Server {
             host,
             base_url,
             metrics,
+            callbacks: Arc::default(),
+            access_keys: Arc::default(),
             recent: Arc::default(),
         }
     }
 
-    fn remember(&self, run: RunRecord) {
+    /// Delivers webhook callbacks to these waiting actions.
+    pub fn with_callbacks(mut self, callbacks: Arc<Callbacks>) -> Server {
+        self.callbacks = callbacks;
+        self
+    }
+
+    /// Requires `sig` on the Request triggers of these workflows: the app settings
+    /// `Workflows.{name}.AccessKey`, read through `setting`.
+    pub fn with_access_keys(mut self, setting: impl Fn(&str) -> Option<String>) -> Server {
+        let keys = self
+            .host
+            .workflows
+            .keys()
+            .filter_map(|name| {
+                let key = setting(&format!("Workflows.{name}.AccessKey"))?;
+                Some((name.to_lowercase(), key)).filter(|(_, k)| !k.is_empty())
+            })
+            .collect();
+        self.access_keys = Arc::new(keys);
+        self
+    }
+
+    pub(super) fn remember(&self, run: RunRecord) {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let id = run.id.to_string();
         recent.by_id.insert(id.clone(), Arc::new(run));
@@ -67,39 +100,81 @@ impl Server {
         }
     }
 
-    fn callback_url(&self, workflow: &str, trigger: &str) -> String {
-        format!("{}/api/{workflow}/triggers/{trigger}/invoke", self.base_url)
+    pub(super) fn recent_run(&self, id: &str) -> Option<Arc<RunRecord>> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.by_id.get(id).cloned()
     }
 
-    fn run_url(&self, workflow: &str, id: &str) -> String {
+    pub(super) fn callback_url(&self, workflow: &str, trigger: &str) -> String {
+        let url = format!("{}/api/{workflow}/triggers/{trigger}/invoke", self.base_url);
+        match self.access_keys.get(&workflow.to_lowercase()) {
+            Some(key) => format!(
+                "{url}?sig={}",
+                url::form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>()
+            ),
+            None => url,
+        }
+    }
+
+    pub(super) fn run_url(&self, workflow: &str, id: &str) -> String {
         format!(
-            "{}/runtime/webhooks/workflow/api/management/workflows/{workflow}/runs/{id}",
+            "{}{MANAGEMENT}/workflows/{workflow}/runs/{id}",
             self.base_url
         )
     }
+
+    /// Whether a request to `workflow`'s trigger carries its access key (when it has one).
+    fn authorized(
+        &self,
+        workflow: &str,
+        queries: &HashMap<String, String>,
+        headers: &HeaderMap,
+    ) -> bool {
+        let Some(expected) = self.access_keys.get(&workflow.to_lowercase()) else {
+            return true;
+        };
+        let given = queries
+            .get("sig")
+            .map(String::as_bytes)
+            .or_else(|| headers.get("sig").map(HeaderValue::as_bytes))
+            .unwrap_or_default();
+        constant_time_eq(given, expected.as_bytes())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The router of the app's server.
 pub fn router(server: Server) -> Router {
+    let runs = format!("{MANAGEMENT}/workflows/{{workflow}}/runs");
     Router::new()
         .route("/api/{workflow}/triggers/{trigger}/invoke", post(invoke))
         .route(
-            "/runtime/webhooks/workflow/api/management/workflows",
-            get(workflows),
+            &format!("{MANAGEMENT}/workflows"),
+            get(management::workflows),
         )
+        .route(&runs, get(management::list_runs))
+        .route(&format!("{runs}/{{id}}"), get(management::run_status))
         .route(
-            "/runtime/webhooks/workflow/api/management/workflows/{workflow}/runs/{id}",
-            get(run_status),
+            &format!("{runs}/{{id}}/resubmit"),
+            post(management::resubmit),
+        )
+        .route(&format!("{runs}/{{id}}/cancel"), post(management::cancel))
+        .route(
+            "/runtime/webhooks/workflow/callbacks/{key}",
+            post(management::webhook_callback),
         )
         .route(
             "/health",
             get(|| async { Json(json!({"status": "Healthy"})) }),
         )
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(management::metrics))
         .with_state(server)
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(json!({"error": {"code": code, "message": message.into()}})),
@@ -108,7 +183,11 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
 }
 
 /// The trigger outputs of a request: `{headers, queries, body}`, the body parsed when JSON.
-fn trigger_outputs(headers: &HeaderMap, queries: HashMap<String, String>, body: &Bytes) -> Value {
+pub(super) fn trigger_outputs(
+    headers: &HeaderMap,
+    queries: HashMap<String, String>,
+    body: &Bytes,
+) -> Value {
     let mut header_map = Map::default();
     for (name, value) in headers {
         header_map.insert(
@@ -120,15 +199,7 @@ fn trigger_outputs(headers: &HeaderMap, queries: HashMap<String, String>, body: 
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let body = if body.is_empty() {
-        Value::Null
-    } else if let Ok(json) = serde_json::from_slice::<Value>(body) {
-        json
-    } else if content_type.starts_with("text/") || std::str::from_utf8(body).is_ok() {
-        Value::from(String::from_utf8_lossy(body).into_owned())
-    } else {
-        sluice_engine::expr::functions::binary_value(body, content_type)
-    };
+    let body = super::body::decode(body, content_type);
     let mut query_map = Map::default();
     for (k, v) in queries
         .into_iter()
@@ -177,12 +248,36 @@ async fn invoke(
             format!("workflow '{name}' has no Request trigger '{trigger}'"),
         );
     }
+    if !server.authorized(name, &queries, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "DirectApiAuthorizationRequired",
+            format!(
+                "workflow '{name}' needs its access key as the 'sig' query parameter or header"
+            ),
+        );
+    }
     let responds = hosted.plan.responds();
     let tracking_id = headers
         .get("x-ms-client-tracking-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let outputs = trigger_outputs(&headers, queries, &body);
+    let schema = hosted
+        .plan
+        .trigger
+        .as_ref()
+        .and_then(|t| t.request_schema.as_ref());
+    if let Some(schema) = schema {
+        let body = outputs.get("body").cloned().unwrap_or_default();
+        if let Err(message) = sluice_engine::runtime::schema::validate(&body, schema) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "TriggerInputSchemaMismatch",
+                format!("the request body does not match the trigger's schema: {message}"),
+            );
+        }
+    }
     let accepted = match server.host.accept(name, outputs, tracking_id.as_deref()) {
         Ok(accepted) => accepted,
         Err(Rejected::QueueFull) => {
@@ -247,7 +342,7 @@ async fn invoke(
     answer
 }
 
-fn set_header(response: &mut Response, name: &str, value: &str) {
+pub(super) fn set_header(response: &mut Response, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
         response.headers_mut().insert(n, v);
     }
@@ -289,81 +384,4 @@ fn workflow_response(recorded: &Value) -> Response {
         );
     }
     response
-}
-
-async fn workflows(State(server): State<Server>) -> Json<serde_json::Value> {
-    let mut names: Vec<&String> = server.host.workflows.keys().collect();
-    names.sort();
-    let list: Vec<_> = names
-        .into_iter()
-        .map(|name| {
-            let hosted = &server.host.workflows[name];
-            let trigger = hosted.plan.trigger.as_ref().map(|t| t.name.to_string());
-            let callback = match (&trigger, hosted.trigger_type) {
-                (Some(t), Some(TriggerType::Request)) => json!(server.callback_url(name, t)),
-                _ => serde_json::Value::Null,
-            };
-            json!({"name": name, "kind": hosted.plan.kind.as_str(), "trigger": trigger,
-                   "triggerType": hosted.trigger_type.map(|t| t.as_str()), "callbackUrl": callback})
-        })
-        .collect();
-    Json(json!(list))
-}
-
-async fn run_status(
-    State(server): State<Server>,
-    Path((workflow, id)): Path<(String, String)>,
-) -> Response {
-    let recent = server
-        .recent
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .by_id
-        .get(&id)
-        .cloned();
-    if let Some(run) = recent {
-        return (
-            StatusCode::OK,
-            Json(serde_json::to_value(&*run).unwrap_or_default()),
-        )
-            .into_response();
-    }
-    if let Some(store) = server.host.engine.store() {
-        if let Ok(Some(stored)) = store.run(&id) {
-            let h = &stored.header;
-            let status = if h.running {
-                "Running"
-            } else {
-                h.status.as_str()
-            };
-            let body = json!({"id": h.id, "workflow": h.workflow, "status": status, "startTime": h.start_time,
-                              "endTime": h.end_time, "error": h.error, "actions": stored.actions});
-            let code = if h.running {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::OK
-            };
-            return (code, Json(body)).into_response();
-        }
-    }
-    error(
-        StatusCode::NOT_FOUND,
-        "RunNotFound",
-        format!("no run {id} of '{workflow}' is known (it may still be starting)"),
-    )
-}
-
-async fn metrics(State(server): State<Server>) -> Response {
-    match &server.metrics {
-        Some(handle) => {
-            let mut response = handle.render().into_response();
-            set_header(&mut response, "content-type", "text/plain; version=0.0.4");
-            response
-        }
-        None => error(
-            StatusCode::NOT_FOUND,
-            "MetricsDisabled",
-            "metrics are not exported by this process",
-        ),
-    }
 }

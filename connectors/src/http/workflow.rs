@@ -76,16 +76,18 @@ impl WorkflowAction {
         );
         let accepted = match host.accept(name, Value::object(event), None) {
             Ok(accepted) => accepted,
-            Err(Rejected::QueueFull) => return Err(ActionFailure {
-                retry_after: Some(THROTTLED_RETRY_AFTER),
-                ..ActionFailure::from_status(
-                    429,
-                    format!(
+            Err(Rejected::QueueFull) => {
+                return Err(ActionFailure {
+                    retry_after: Some(THROTTLED_RETRY_AFTER),
+                    ..ActionFailure::from_status(
+                        429,
+                        format!(
                         "workflow '{name}' has reached its limit of concurrent and waiting runs"
                     ),
-                    None,
-                )
-            }),
+                        None,
+                    )
+                })
+            }
             Err(Rejected::SplitOn(m)) => return Err(ActionFailure::permanent("InvalidSplitOn", m)),
             Err(Rejected::Unknown) => unreachable!("the child was looked up"),
         };

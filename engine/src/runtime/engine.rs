@@ -22,6 +22,17 @@ pub struct Engine {
     /// Where this instance's HTTP server answers (`http://127.0.0.1:7071`), for
     /// `listCallbackUrl()`; none when nothing listens.
     base_url: Option<Arc<str>>,
+    /// Runs executing in this process, by id, with the signal that cancels each.
+    live: std::sync::Mutex<HashMap<Arc<str>, Arc<tokio::sync::Notify>>>,
+}
+
+/// What cancelling a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The run was executing here and has been stopped.
+    Stopped,
+    /// The run was recorded as unfinished and is now marked Cancelled, so it is not resumed.
+    Marked,
 }
 
 /// The trigger event was already turned into a run, which the store still knows.
@@ -51,6 +62,7 @@ impl Engine {
             settings,
             store: None,
             base_url: None,
+            live: Default::default(),
         }
     }
 
@@ -174,6 +186,22 @@ impl Engine {
         self.execute(plan, start, mocks).await
     }
 
+    /// Resubmits a recorded run as new run `id`: the same trigger outputs, with `replay`'s
+    /// recorded results used instead of executing those actions.
+    pub async fn resubmit_as(
+        &self,
+        plan: Arc<Plan>,
+        header: &RunHeader,
+        replay: Vec<JournalEntry>,
+        id: Arc<str>,
+        mocks: Arc<Mocks>,
+    ) -> RunRecord {
+        let mut start = fresh(header.trigger.clone(), None);
+        start.id = id;
+        start.replay = replay.into_iter().map(|e| (e.path, e.record)).collect();
+        self.execute(plan, start, mocks).await
+    }
+
     fn durable_store(&self, plan: &Plan) -> Option<&SharedStore> {
         self.store
             .as_ref()
@@ -222,7 +250,16 @@ impl Engine {
             env: &self.env,
         };
         let root = Frame::root();
-        let records = executor.container(&plan.root, &root).await;
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        self.live_runs().insert(start.id.clone(), cancel.clone());
+        let records = tokio::select! {
+            records = executor.container(&plan.root, &root) => records,
+            _ = cancel.notified() => {
+                state.terminate(RunStatus::Cancelled, cancelled_error());
+                Vec::new()
+            }
+        };
+        self.live_runs().remove(&start.id);
         let (status, error) = match state.terminated() {
             Some((status, error)) => (status, error),
             None => {
@@ -257,6 +294,50 @@ impl Engine {
             actions,
         }
     }
+}
+
+impl Engine {
+    fn live_runs(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<tokio::sync::Notify>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cancels run `id`: stops it if it executes here (actions in flight are abandoned), or
+    /// marks a recorded unfinished run Cancelled so that it is not resumed.
+    pub async fn cancel(&self, id: &str) -> Result<Cancelled, String> {
+        if let Some(signal) = self.live_runs().get(id) {
+            signal.notify_one();
+            return Ok(Cancelled::Stopped);
+        }
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| format!("no run {id} is executing"))?;
+        let run = store
+            .run(id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no run {id} in the history"))?;
+        if !run.header.running {
+            return Err(format!("run {id} already ended ({})", run.header.status));
+        }
+        let mut header = run.header.clone();
+        header.running = false;
+        header.status = RunStatus::Cancelled;
+        header.end_time = Some(Utc::now());
+        header.error = cancelled_error();
+        let actions = run.journal.iter().map(|e| e.record.clone()).collect();
+        store
+            .finish_run(&header, actions)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Cancelled::Marked)
+    }
+}
+
+fn cancelled_error() -> Value {
+    let mut error = Map::default();
+    error.insert("code".into(), Value::from("Cancelled"));
+    error.insert("message".into(), Value::from("the run was cancelled"));
+    Value::object(error)
 }
 
 fn fresh(outputs: Value, event_id: Option<String>) -> Start {

@@ -151,6 +151,34 @@ impl Host {
         Ok(count)
     }
 
+    /// Resubmits recorded run `id` (from `action`, keeping the results of the actions that
+    /// ran before it): the new run's id at once, and a task that ends with the run.
+    pub fn resubmit(
+        self: &Arc<Self>,
+        id: &str,
+        action: Option<&str>,
+    ) -> Result<(Arc<str>, tokio::task::JoinHandle<RunRecord>), String> {
+        let store = self.engine.store().ok_or("no run store")?;
+        let run = store
+            .run(id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no run {id} in the history"))?;
+        let replay = match action {
+            Some(action) => crate::store::history::replay_before(&run, action)?,
+            None => Vec::new(),
+        };
+        let plan = self.plan_for(&run.header)?;
+        let new_id = Engine::new_run_id();
+        let (host, id) = (self.clone(), new_id.clone());
+        let done = tokio::spawn(async move {
+            let mocks = host.mocks.clone();
+            host.engine
+                .resubmit_as(plan, &run.header, replay, id, mocks)
+                .await
+        });
+        Ok((new_id, done))
+    }
+
     /// Admission for one trigger event (`{headers, body}`): the workflow, and a ticket with the
     /// trigger outputs of each run its `splitOn` makes; refused at once when the queue is full.
     fn admit(&self, workflow: &str, event: Value) -> Result<(&Hosted, Vec<Admitted>), Rejected> {

@@ -25,11 +25,11 @@ pub mod plan;
 pub mod record;
 mod retry;
 pub mod run;
-mod schema;
+pub mod schema;
 pub mod stats;
 mod table;
 
-pub use engine::{Duplicate, Engine};
+pub use engine::{Cancelled, Duplicate, Engine};
 pub use executor::Environment;
 pub use handler::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Handlers};
 pub use plan::Plan;

@@ -44,6 +44,9 @@ pub struct TriggerPlan {
     pub runs: Option<usize>,
     /// `runtimeConfiguration.concurrency.maximumWaitingRuns`, if set.
     pub maximum_waiting_runs: Option<usize>,
+    /// A Request trigger's `inputs.schema`, when `EnableSchemaValidation` asks for requests
+    /// to be checked against it on arrival.
+    pub request_schema: Option<Value>,
 }
 
 /// The actions of one container with their dependency edges.
@@ -243,6 +246,15 @@ impl Plan {
                     maximum_waiting_runs: concurrency
                         .and_then(|c| c.maximum_waiting_runs)
                         .map(|w| w as usize),
+                    request_schema: t
+                        .inputs
+                        .get("schema")
+                        .filter(|s| s.is_object())
+                        .filter(|_| {
+                            t.options
+                                .has_option(OperationOption::EnableSchemaValidation)
+                        })
+                        .map(|s| Value::from_json(s.clone())),
                 })
             }
             None => None,

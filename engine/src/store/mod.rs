@@ -9,6 +9,7 @@
 //! action.
 
 mod disk;
+pub mod history;
 mod writer;
 
 pub use disk::{DiskStore, LARGE_VALUE_BYTES};

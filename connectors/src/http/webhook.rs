@@ -1,0 +1,125 @@
+//! The HttpWebhook action: subscribe with a callback URL (`listCallbackUrl()` in the
+//! subscribe inputs), wait for the downstream to call it back on this instance's server, then
+//! unsubscribe. The callback's headers and body are the action's outputs.
+//!
+//! The callback URL is named by the action's idempotency key, so it is the same across retries
+//! and recovery. If the action ends without a callback (its `limit.timeout`, cancellation), the
+//! unsubscribe call is still made.
+
+use super::outbound::{Outbound, Request};
+use sluice_engine::expr::value::Map;
+use sluice_engine::expr::Value;
+use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Webhook actions waiting for their callback, by idempotency key.
+#[derive(Default)]
+pub struct Callbacks {
+    waiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+}
+
+impl Callbacks {
+    fn register(&self, key: &str) -> oneshot::Receiver<Value> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(key.to_string(), tx);
+        rx
+    }
+
+    /// Hands a received callback (`{headers, body}`) to its waiting action; false when no
+    /// action waits for that key.
+    pub fn deliver(&self, key: &str, callback: Value) -> bool {
+        match self.lock().remove(key) {
+            Some(tx) => tx.send(callback).is_ok(),
+            None => false,
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Value>>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Runs HttpWebhook actions.
+pub struct HttpWebhookAction {
+    pub outbound: Outbound,
+    pub callbacks: Arc<Callbacks>,
+}
+
+/// While the action waits: on drop (callback received, timeout, cancellation) the
+/// registration goes and the unsubscribe call is made.
+struct Subscription {
+    callbacks: Arc<Callbacks>,
+    key: String,
+    unsubscribe: Option<(Outbound, Request)>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.callbacks.forget(&self.key);
+        if let Some((outbound, request)) = self.unsubscribe.take() {
+            let key = self.key.clone();
+            tokio::spawn(async move {
+                let headers = [("Idempotency-Key", key.as_str())];
+                match outbound.send(&request, &headers).await.map(|r| r.status) {
+                    Ok(status) if status < 400 => {}
+                    Ok(status) => eprintln!("sluice: webhook unsubscribe answered {status}"),
+                    Err(e) => eprintln!("sluice: webhook unsubscribe failed: {}", e.message),
+                }
+            });
+        }
+    }
+}
+
+impl ActionHandler for HttpWebhookAction {
+    fn execute<'a>(&'a self, call: ActionCall<'a>) -> BoxFuture<'a, Result<Value, ActionFailure>> {
+        Box::pin(async move {
+            let subscribe =
+                Request::from_inputs(call.inputs.get("subscribe").unwrap_or(&Value::Null))
+                    .map_err(|e| ActionFailure {
+                        message: format!("subscribe: {}", e.message),
+                        ..e
+                    })?;
+            let unsubscribe = call
+                .inputs
+                .get("unsubscribe")
+                .filter(|u| !u.is_null())
+                .map(Request::from_inputs)
+                .transpose()
+                .map_err(|e| ActionFailure {
+                    message: format!("unsubscribe: {}", e.message),
+                    ..e
+                })?;
+            let received = self.callbacks.register(call.idempotency_key);
+            let mut subscription = Subscription {
+                callbacks: self.callbacks.clone(),
+                key: call.idempotency_key.to_string(),
+                unsubscribe: None,
+            };
+            let headers = super::action::workflow_headers(&call, &subscribe);
+            self.outbound
+                .send(&subscribe, &headers)
+                .await?
+                .into_result()?;
+            subscription.unsubscribe = unsubscribe.map(|u| (self.outbound.clone(), u));
+            let callback = received.await.map_err(|_| {
+                ActionFailure::permanent("WebhookLost", "the callback registration was dropped")
+            })?;
+            drop(subscription);
+            let mut outputs = Map::default();
+            outputs.insert("statusCode".into(), Value::from(200));
+            for field in ["headers", "body"] {
+                outputs.insert(
+                    field.into(),
+                    callback.get(field).cloned().unwrap_or_default(),
+                );
+            }
+            Ok(Value::object(outputs))
+        })
+    }
+}
