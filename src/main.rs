@@ -36,6 +36,9 @@ enum Command {
         /// The HTTP port: Request triggers, the management API, /health, /metrics.
         #[arg(long, default_value_t = 7071)]
         port: u16,
+        /// Canned action results for every run, by action name, as for `invoke`.
+        #[arg(long)]
+        mocks: Option<PathBuf>,
     },
     /// Local stand-ins for downstreams, for tests and benchmarks.
     Mock {
@@ -180,7 +183,12 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { app, data, port } => run::run(&app, data.as_deref(), port),
+        Command::Run {
+            app,
+            data,
+            port,
+            mocks,
+        } => run::run(&app, data.as_deref(), port, mocks.as_deref()),
         Command::Mock {
             kind:
                 MockKind::Function {

@@ -38,7 +38,17 @@ async fn housekeeping(store: sluice_engine::store::SharedStore, retention_days: 
     }
 }
 
-pub fn run(app_dir: &Path, data: Option<&Path>, port: u16) -> anyhow::Result<ExitCode> {
+pub fn run(
+    app_dir: &Path,
+    data: Option<&Path>,
+    port: u16,
+    mocks: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let mocks: sluice_engine::runtime::Mocks = match mocks {
+        Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None => Default::default(),
+    };
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let metrics_handle = prometheus.handle();
     let recorder = StatsRecorder::new(prometheus);
@@ -71,7 +81,7 @@ pub fn run(app_dir: &Path, data: Option<&Path>, port: u16) -> anyhow::Result<Exi
         let engine = Engine::new(handlers.handlers.clone(), app_settings(&app))
             .with_store(store.clone())
             .with_base_url(&base_url);
-        let host = Arc::new(Host::new(&app, engine, MAX_IN_FLIGHT)?);
+        let host = Arc::new(Host::new(&app, engine, MAX_IN_FLIGHT)?.with_mocks(mocks));
         handlers.attach(&host);
         let settings = app_settings(&app);
         let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), Some(metrics_handle))

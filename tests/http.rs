@@ -2,113 +2,12 @@
 //! synchronous Response, 202 with polling, splitOn, 429 when the queue is full), the management
 //! API, `/health` and `/metrics`.
 
+mod support;
+
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Sluice {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Sluice {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `sluice run` on an ephemeral port and waits for it to listen.
-fn start(app: &Path) -> Sluice {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", app.to_str().unwrap(), "--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("sluice run printed its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("sluice: listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Sluice { child, base }
-}
-
-/// One HTTP/1.1 request; returns (status, headers in lower case, body).
-fn request(
-    base: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Vec<(String, String)>, String) {
-    request_with(base, method, path, body, "")
-}
-
-/// A request with extra header lines (`"Name: value\r\n"`).
-fn request_with(
-    base: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-    extra: &str,
-) -> (u16, Vec<(String, String)>, String) {
-    let address = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(address).unwrap();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{payload}",
-        payload.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, body.to_string())
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
-}
-
-fn app(name: &str, workflows: &[(&str, Value)]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    for (workflow, definition) in workflows {
-        std::fs::create_dir_all(dir.join(workflow)).unwrap();
-        std::fs::write(
-            dir.join(workflow).join("workflow.json"),
-            definition.to_string(),
-        )
-        .unwrap();
-    }
-    dir
-}
+use support::{app, header, request, request_with, start};
 
 fn sample_app(name: &str) -> PathBuf {
     let dir = app(name, &[]);

@@ -87,6 +87,13 @@ impl Host {
         })
     }
 
+    /// Gives every run canned results for the named actions (`sluice run --mocks`): for
+    /// actions whose connector is not at hand.
+    pub fn with_mocks(mut self, mocks: Mocks) -> Host {
+        self.mocks = Arc::new(mocks);
+        self
+    }
+
     /// The plan a recorded run resumes with: the current one when the definition is unchanged,
     /// else the version recorded when the run started.
     pub fn plan_for(&self, header: &crate::store::RunHeader) -> Result<Arc<Plan>, String> {

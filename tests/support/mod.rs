@@ -1,0 +1,166 @@
+//! What the end-to-end tests share: the real `sluice` binary started on an ephemeral port,
+//! `sluice mock function` as a downstream, plain HTTP/1.1 requests over loopback, and app
+//! folders written into the target's temporary directory.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sluice {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `sluice run` on an ephemeral port and waits for it to listen.
+pub fn start(app: &Path) -> Sluice {
+    start_with(app, &[])
+}
+
+/// Starts `sluice run` with extra arguments.
+pub fn start_with(app: &Path, extra: &[&str]) -> Sluice {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", app.to_str().unwrap(), "--port", "0"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("sluice run printed its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("sluice: listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Sluice { child, base }
+}
+
+/// One HTTP/1.1 request; returns (status, headers in lower case, body).
+pub fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Vec<(String, String)>, String) {
+    request_with(base, method, path, body, "")
+}
+
+/// A request with extra header lines (`"Name: value\r\n"`).
+pub fn request_with(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    extra: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+pub fn app(name: &str, workflows: &[(&str, Value)]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (workflow, definition) in workflows {
+        std::fs::create_dir_all(dir.join(workflow)).unwrap();
+        std::fs::write(
+            dir.join(workflow).join("workflow.json"),
+            definition.to_string(),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// Starts `sluice mock function` with `args` on an ephemeral port.
+pub fn mock_function(args: &[&str]) -> Sluice {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["mock", "function", "--port", "0"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("the mock printed its address").unwrap();
+    let base = line
+        .strip_prefix("sluice: mock function listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    std::thread::spawn(move || lines.for_each(drop));
+    Sluice { child, base }
+}
+
+/// GET `path` as JSON.
+pub fn get_json(base: &str, path: &str) -> Value {
+    let (status, _, body) = request(base, "GET", path, None);
+    assert!(status < 300, "GET {path}: {status} {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// Polls `check` every 20 ms until it gives a value, or fails after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Writes `local.settings.json` with these app settings into an app folder.
+pub fn settings(app: &Path, values: &[(&str, &str)]) {
+    let values: serde_json::Map<String, Value> = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
+    let doc = serde_json::json!({"IsEncrypted": false, "Values": values});
+    std::fs::write(app.join("local.settings.json"), doc.to_string()).unwrap();
+}
