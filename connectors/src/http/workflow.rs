@@ -26,8 +26,11 @@ use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-/// How long a parent refused by a full child queue is told to wait.
-const THROTTLED_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long a parent refused by a full child queue is told to wait: about a second, spread
+/// over ±0.5 s so that refused parents do not all come back in the same instant.
+fn throttled_retry_after() -> Duration {
+    Duration::from_millis(500 + fastrand::u64(0..=1000))
+}
 
 /// Runs Workflow actions. Attach the host once it exists (the host holds the engine that
 /// holds this handler).
@@ -78,7 +81,7 @@ impl WorkflowAction {
             Ok(accepted) => accepted,
             Err(Rejected::QueueFull) => {
                 return Err(ActionFailure {
-                    retry_after: Some(THROTTLED_RETRY_AFTER),
+                    retry_after: Some(throttled_retry_after()),
                     ..ActionFailure::from_status(
                         429,
                         format!(

@@ -225,6 +225,7 @@ impl Executor<'_> {
                         match delay {
                             Some(d) => {
                                 record.retries.push(retry_record(start, &failure));
+                                self.env.metrics.retries.increment(1);
                                 tokio::time::sleep(d).await;
                                 retry += 1;
                             }

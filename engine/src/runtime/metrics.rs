@@ -17,6 +17,7 @@ pub const TRIGGER_EVENTS: &str = "sluice_trigger_events_total";
 pub const JOB_EXECUTION_DELAY: &str = "sluice_job_execution_delay_seconds";
 pub const ACTION_DURATION: &str = "sluice_action_duration_seconds";
 pub const STORE_SIZE: &str = "sluice_store_size_bytes";
+pub const ACTION_RETRIES: &str = "sluice_action_retries_total";
 
 /// Registers the descriptions with the installed recorder.
 pub fn describe() {
@@ -49,6 +50,10 @@ pub fn describe() {
         "Time an action took, retries included, by type."
     );
     describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the run store on disk.");
+    describe_counter!(
+        ACTION_RETRIES,
+        "Retries of failed action attempts under their retry policy."
+    );
 }
 
 /// Cached metric handles of one engine.
@@ -58,6 +63,7 @@ pub struct Metrics {
     pub jobs: Counter,
     pub trigger_events: Counter,
     pub delay: Histogram,
+    pub retries: Counter,
     runs_completed: HashMap<RunStatus, Counter>,
     actions: HashMap<(ActionType, RunStatus), Counter>,
     durations: HashMap<ActionType, Histogram>,
@@ -73,6 +79,7 @@ impl Metrics {
             jobs: counter!(JOBS_EXECUTED),
             trigger_events: counter!(TRIGGER_EVENTS),
             delay: histogram!(JOB_EXECUTION_DELAY),
+            retries: counter!(ACTION_RETRIES),
             runs_completed: RunStatus::ALL
                 .iter()
                 .map(|s| (*s, counter!(RUNS_COMPLETED, "status" => s.as_str())))
