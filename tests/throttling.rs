@@ -53,12 +53,29 @@ fn a_throttled_child_is_never_overrun_and_no_event_is_lost() {
     assert_eq!(started["runs"].as_array().unwrap().len(), EVENTS);
 
     let api = "/runtime/webhooks/workflow/api/management/workflows/parent/runs";
-    let finished = wait_for(Duration::from_secs(120), "every parent run to end", || {
+    wait_for(
+        Duration::from_secs(300),
+        "a call per event at the function",
+        || {
+            let stats = get_json(&function.base, "/_stats");
+            (stats["requests"].as_u64().unwrap() - stats["rejected"].as_u64().unwrap()
+                >= EVENTS as u64)
+                .then_some(())
+        },
+    );
+    wait_for(Duration::from_secs(60), "every parent run to end", || {
         let running = get_json(&sluice.base, &format!("{api}?status=Running&top=1"));
-        let all = get_json(&sluice.base, &format!("{api}?top=100000"));
-        let all = all["value"].as_array().unwrap().clone();
-        (running["value"].as_array().unwrap().is_empty() && all.len() == EVENTS).then_some(all)
+        running["value"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+            .then_some(())
     });
+    let finished = get_json(&sluice.base, &format!("{api}?top=100000"))["value"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(finished.len(), EVENTS, "one run per event");
     let failed: Vec<_> = finished
         .iter()
         .filter(|r| r["status"] != "Succeeded")
