@@ -67,32 +67,41 @@ pub fn request_with(
     body: Option<&Value>,
     extra: &str,
 ) -> (u16, Vec<(String, String)>, String) {
+    try_request_with(base, method, path, body, extra)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// A request that may fail (the server was killed): the error instead of a panic.
+pub fn try_request_with(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    extra: &str,
+) -> std::io::Result<(u16, Vec<(String, String)>, String)> {
     let address = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(address).unwrap();
+    let mut stream = TcpStream::connect(address)?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{payload}",
         payload.len()
-    )
-    .unwrap();
+    )?;
     let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    stream.read_to_string(&mut raw)?;
+    let broken = || std::io::Error::other(format!("not an HTTP response: {raw:?}"));
+    let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(broken)?;
     let mut lines = head.lines();
     let status = lines
         .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(broken)?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
         .collect();
-    (status, headers, body.to_string())
+    Ok((status, headers, body.to_string()))
 }
 
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {

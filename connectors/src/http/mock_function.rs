@@ -5,7 +5,8 @@
 //! (the retail function of Microsoft's burst benchmark); otherwise `{"ok": true, "method",
 //! "path", "body"}` echoing the request. With a capacity, at most that many requests are
 //! served at once and the rest get 429 with `Retry-After` (a throttled downstream); with a
-//! fail rate, that fraction of requests gets 500. `GET /_stats` reports the counters.
+//! fail rate, that fraction of requests gets 500. `GET /_stats` reports the counters,
+//! `GET /_keys` the requests served per `Idempotency-Key`.
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -72,6 +73,7 @@ pub fn router(config: MockConfig) -> Router {
     };
     Router::new()
         .route("/_stats", get(stats))
+        .route("/_keys", get(keys))
         .fallback(serve)
         .with_state(mock)
 }
@@ -88,6 +90,12 @@ async fn stats(State(mock): State<Mock>) -> Json<MockStats> {
         repeated_keys: keys.2,
         max_requests_per_key: keys.1.values().copied().max().unwrap_or(0),
     })
+}
+
+/// Requests served per `Idempotency-Key`, for tests that check exactly-once effects.
+async fn keys(State(mock): State<Mock>) -> Json<HashMap<String, u64>> {
+    let keys = mock.counters.keys.lock().unwrap_or_else(|p| p.into_inner());
+    Json(keys.1.clone())
 }
 
 /// Leaves the in-progress count when dropped (also when the caller goes away).

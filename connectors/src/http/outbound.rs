@@ -17,6 +17,12 @@ use std::time::Duration;
 /// Standard's outbound request limit; longer work uses the asynchronous 202 pattern.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(230);
 
+/// Requests in progress to one host at a time, by default: beyond it, calls queue here
+/// rather than open thousands of connections at once (a connection storm overflows the
+/// downstream's accept queue and costs seconds of SYN retransmits). App setting
+/// `Sluice.Http.MaxConnectionsPerHost`.
+pub const MAX_CONNECTIONS_PER_HOST: usize = 256;
+
 /// One HTTP call, as an action describes it.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -100,6 +106,8 @@ pub struct Outbound {
     /// Clients presenting a client certificate, by the certificate's text.
     with_certificate: Arc<Mutex<HashMap<String, reqwest::Client>>>,
     tokens: Arc<Tokens>,
+    per_host: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+    max_per_host: usize,
 }
 
 fn builder() -> reqwest::ClientBuilder {
@@ -112,11 +120,32 @@ fn builder() -> reqwest::ClientBuilder {
 impl Outbound {
     /// A client whose token endpoints come from `settings` (see [`Tokens`]).
     pub fn new(settings: Settings) -> Outbound {
+        let max_per_host = settings("Sluice.Http.MaxConnectionsPerHost")
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(MAX_CONNECTIONS_PER_HOST);
         Outbound {
             client: builder().build().expect("the HTTP client builds"),
             with_certificate: Arc::default(),
             tokens: Arc::new(Tokens::new(settings)),
+            per_host: Arc::default(),
+            max_per_host,
         }
+    }
+
+    /// The gate of requests to `url`'s host and port.
+    fn gate(&self, url: &reqwest::Url) -> Arc<tokio::sync::Semaphore> {
+        let key = format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        );
+        let mut gates = self.per_host.lock().unwrap_or_else(|p| p.into_inner());
+        gates
+            .entry(key)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.max_per_host)))
+            .clone()
     }
 
     /// The plain pooled client (for callers that build their own requests).
@@ -163,6 +192,8 @@ impl Outbound {
                 headers.insert(reqwest::header::AUTHORIZATION, value);
             }
         }
+        let gate = self.gate(&url);
+        let _permit = gate.acquire().await.expect("gates are never closed");
         let mut builder = client.request(request.method.clone(), url).headers(headers);
         if !bytes.is_empty() {
             builder = builder.body(bytes);

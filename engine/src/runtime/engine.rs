@@ -24,6 +24,21 @@ pub struct Engine {
     base_url: Option<Arc<str>>,
     /// Runs executing in this process, by id, with the signal that cancels each.
     live: std::sync::Mutex<HashMap<Arc<str>, Arc<tokio::sync::Notify>>>,
+    /// When this engine was created (Unix ms), to tell claims of earlier processes.
+    started_ms: u64,
+    /// Orphaned claims of earlier processes adopted here, so that each runs once.
+    adopted: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// What [`Engine::claim`] found for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The event is new (or the workflow keeps no durable record): run it under the new id.
+    Fresh,
+    /// A run already has the event.
+    Duplicate(String),
+    /// An earlier process claimed the event but never recorded the run: run it under this id.
+    Orphaned(String),
 }
 
 /// What cancelling a run did.
@@ -63,6 +78,8 @@ impl Engine {
             store: None,
             base_url: None,
             live: Default::default(),
+            started_ms: Utc::now().timestamp_millis().max(0) as u64,
+            adopted: Default::default(),
         }
     }
 
@@ -140,10 +157,28 @@ impl Engine {
     }
 
     /// Records that trigger event `event_id` starts run `run_id`, for a stateful workflow with a
-    /// store: the run that already has the event if it was seen before, else `None`.
-    pub fn claim(&self, plan: &Plan, event_id: &str, run_id: &str) -> Option<String> {
-        let store = self.durable_store(plan)?;
-        store.claim_event(event_id, run_id).ok().flatten()
+    /// store; or finds the run that already has the event.
+    ///
+    /// A claim whose run never got recorded (the process died between the claim and the run's
+    /// first durable write) is adopted: the event runs under that claimed id, so the actions it
+    /// may already have called go out again with the same idempotency keys.
+    pub fn claim(&self, plan: &Plan, event_id: &str, run_id: &str) -> Claim {
+        let Some(store) = self.durable_store(plan) else {
+            return Claim::Fresh;
+        };
+        let Some(existing) = store.claim_event(event_id, run_id).ok().flatten() else {
+            return Claim::Fresh;
+        };
+        // Only a claim made before this engine started can be orphaned: a newer one may be a
+        // run of this process whose header is still on its way to disk.
+        let before_start = run_id_millis(&existing).is_some_and(|ms| ms < self.started_ms);
+        if before_start && matches!(store.run(&existing), Ok(None)) {
+            let mut adopted = self.adopted.lock().unwrap_or_else(|p| p.into_inner());
+            if adopted.insert(existing.clone()) {
+                return Claim::Orphaned(existing);
+            }
+        }
+        Claim::Duplicate(existing)
     }
 
     /// Runs `plan` for a trigger event with an id: a stateful run is recorded with the id, and
@@ -155,10 +190,11 @@ impl Engine {
         event_id: &str,
         mocks: Arc<Mocks>,
     ) -> Result<RunRecord, Duplicate> {
-        let id = Engine::new_run_id();
-        if let Some(run_id) = self.claim(&plan, event_id, &id) {
-            return Err(Duplicate { run_id });
-        }
+        let id = match self.claim(&plan, event_id, &Engine::new_run_id()) {
+            Claim::Fresh => Engine::new_run_id(),
+            Claim::Orphaned(id) => Arc::from(id),
+            Claim::Duplicate(run_id) => return Err(Duplicate { run_id }),
+        };
         Ok(self
             .run_as(plan, id, trigger_outputs, Some(event_id.to_string()), mocks)
             .await)
@@ -331,6 +367,11 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         Ok(Cancelled::Marked)
     }
+}
+
+/// The creation time (Unix ms) in a run id: UUIDv7's first 48 bits.
+fn run_id_millis(id: &str) -> Option<u64> {
+    u64::from_str_radix(id.get(..12)?, 16).ok()
 }
 
 fn cancelled_error() -> Value {

@@ -3,7 +3,7 @@
 //! events through, and the Recurrence triggers themselves.
 
 use super::admission::{Admission, QueueFull, Ticket};
-use super::{Engine, Mocks, Plan, RunRecord};
+use super::{Claim, Engine, Mocks, Plan, RunRecord};
 use crate::definition::model::Recurrence;
 use crate::definition::names::{Frequency, TriggerType};
 use crate::definition::App;
@@ -238,16 +238,20 @@ impl Host {
                     e.to_string()
                 }
             });
-            match event
-                .as_deref()
-                .and_then(|e| self.engine.claim(&hosted.plan, e, &id))
-            {
-                Some(existing) => run_ids.push(Arc::from(existing.as_str())),
-                None => {
-                    run_ids.push(id.clone());
-                    fresh.push((ticket, outputs, id, event));
+            let claim = match event.as_deref() {
+                Some(e) => self.engine.claim(&hosted.plan, e, &id),
+                None => Claim::Fresh,
+            };
+            let id = match claim {
+                Claim::Duplicate(existing) => {
+                    run_ids.push(Arc::from(existing.as_str()));
+                    continue;
                 }
-            }
+                Claim::Orphaned(claimed) => Arc::from(claimed.as_str()),
+                Claim::Fresh => id,
+            };
+            run_ids.push(id.clone());
+            fresh.push((ticket, outputs, id, event));
         }
         let (host, plan) = (self.clone(), hosted.plan.clone());
         let done = tokio::spawn(async move {
