@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// An HTTP answer: status, headers (names in lower case), body.
+pub type Reply = (u16, Vec<(String, String)>, String);
+
 pub struct Sluice {
     pub child: Child,
     pub base: String,
@@ -55,7 +58,7 @@ pub fn request(
     method: &str,
     path: &str,
     body: Option<&Value>,
-) -> (u16, Vec<(String, String)>, String) {
+) -> Reply {
     request_with(base, method, path, body, "")
 }
 
@@ -66,7 +69,7 @@ pub fn request_with(
     path: &str,
     body: Option<&Value>,
     extra: &str,
-) -> (u16, Vec<(String, String)>, String) {
+) -> Reply {
     try_request_with(base, method, path, body, extra)
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
@@ -78,7 +81,7 @@ pub fn try_request_with(
     path: &str,
     body: Option<&Value>,
     extra: &str,
-) -> std::io::Result<(u16, Vec<(String, String)>, String)> {
+) -> std::io::Result<Reply> {
     let address = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address)?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
