@@ -9,6 +9,9 @@ use serde_json::json;
 use sluice_engine::expr::{JsonContext, Template, Value};
 use std::hint::black_box;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn context() -> JsonContext {
     let lines: Vec<_> = (0..10)
         .map(|i| json!({"sku": format!("SKU-{i}"), "price": 9.5 + i as f64, "quantity": i + 1}))

@@ -15,6 +15,9 @@ use sluice_engine::runtime::{
 use std::collections::HashMap;
 use std::sync::Arc;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Instant200;
 
 impl ActionHandler for Instant200 {
