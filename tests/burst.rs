@@ -1,14 +1,15 @@
 //! Microsoft's burst benchmark, unchanged (`benchmarks/burst`: a stateful dispatcher that
 //! splits each request's orders and calls the stateless enricher for each, which calls the
 //! retail function over HTTP), under `sluice run` with `sluice mock function` as the retail
-//! function: 10,000 messages end to end, none lost, none run twice.
+//! function: 10,000 messages end to end (with the enricher's JavaScriptCode), none lost, none
+//! run twice.
 
 mod support;
 
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{app, get_json, mock_function, request, settings, start_with, wait_for};
+use support::{app, get_json, mock_function, request, settings, start, wait_for};
 
 const MESSAGES: usize = 10_000;
 const PER_REQUEST: usize = 1_000;
@@ -33,8 +34,7 @@ fn ten_thousand_messages_through_dispatcher_and_enricher() {
             ("Enricher.MaxMappingValidUntil", "30"),
         ],
     );
-    let mocks = source.join("js-mocks.json");
-    let sluice = start_with(&dir, &["--mocks", mocks.to_str().unwrap()]);
+    let sluice = start(&dir);
     let began = Instant::now();
     for batch in 0..MESSAGES / PER_REQUEST {
         let orders: Vec<Value> = (0..PER_REQUEST)

@@ -53,12 +53,7 @@ pub fn start_with(app: &Path, extra: &[&str]) -> Sluice {
 }
 
 /// One HTTP/1.1 request; returns (status, headers in lower case, body).
-pub fn request(
-    base: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Reply {
+pub fn request(base: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
     request_with(base, method, path, body, "")
 }
 

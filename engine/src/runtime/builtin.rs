@@ -8,6 +8,7 @@ use crate::definition::names::VariableType;
 use crate::expr::eval::describe;
 use crate::expr::functions::to_text;
 use crate::expr::value::Map;
+use crate::expr::EvalContext;
 use crate::expr::{Template, Value};
 use std::sync::Arc;
 
@@ -73,6 +74,7 @@ pub fn is_inline(step: &Step) -> bool {
 /// Runs an inline step.
 pub fn execute(step: &Step, scope: &Scope<'_>) -> Result<Done, Failure> {
     match &step.kind {
+        StepKind::JavaScript(script) => javascript(step, script, scope),
         StepKind::InitializeVariable(vars) => initialize(vars, scope),
         StepKind::SetVariable { name, value } => {
             let value = eval(value, scope)?;
@@ -395,4 +397,34 @@ fn parse_json(content: Value, s: &Value) -> Result<Done, Failure> {
     inputs.insert("content".into(), content);
     inputs.insert("schema".into(), s.clone());
     Ok((Value::object(inputs), body(parsed)))
+}
+
+/// JavaScriptCode: the script sees `workflowContext` ({trigger, actions, workflow}); its
+/// return value is `outputs.body`.
+fn javascript(
+    step: &Step,
+    script: &super::javascript::Script,
+    scope: &Scope<'_>,
+) -> Result<Done, Failure> {
+    use super::javascript::{execute, Limits, DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TIMEOUT};
+    let setting = |name: &str| (scope.run.settings)(name).and_then(|v| v.parse::<f64>().ok());
+    let limits = Limits {
+        timeout: setting("Sluice.JavaScript.TimeoutSeconds")
+            .filter(|s| *s > 0.0)
+            .map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs_f64),
+        memory_mb: setting("Sluice.JavaScript.MemoryLimitMB")
+            .filter(|m| *m >= 1.0)
+            .map_or(DEFAULT_MEMORY_LIMIT_MB, |m| m as usize),
+    };
+    let mut actions = Map::default();
+    for name in &script.actions {
+        actions.insert(name.to_string(), scope.action(name).unwrap_or_default());
+    }
+    let mut context = Map::default();
+    context.insert("trigger".into(), scope.trigger().unwrap_or_default());
+    context.insert("actions".into(), Value::object(actions));
+    context.insert("workflow".into(), scope.workflow());
+    let result = execute(script, &Value::object(context), &limits)?;
+    let inputs = step.inputs.evaluate(scope).unwrap_or_default();
+    Ok((inputs, body(result)))
 }

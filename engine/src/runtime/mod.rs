@@ -19,6 +19,7 @@ mod engine;
 mod executor;
 pub mod handler;
 pub mod host;
+pub mod javascript;
 mod loops;
 pub mod metrics;
 pub mod plan;

@@ -108,6 +108,8 @@ pub enum StepKind {
         timeout: Duration,
     },
     InitializeVariable(Vec<(Arc<str>, VariableType, Option<Template>)>),
+    /// JavaScriptCode: compiled and cached per worker on first use.
+    JavaScript(super::javascript::Script),
     SetVariable {
         name: Arc<str>,
         value: Template,
@@ -507,6 +509,12 @@ fn step(action: &Action, run_after: Vec<(usize, Vec<RunStatus>)>) -> Result<Step
             StepKind::AppendToStringVariable { name, value }
         }
         B::Compose(value) => StepKind::Compose(template(value)?),
+        B::JavaScriptCode(js) => StepKind::JavaScript(super::javascript::Script::new(
+            &js.code,
+            js.explicit_dependencies
+                .as_ref()
+                .map_or(&[][..], |d| d.actions.as_slice()),
+        )),
         B::ParseJson(p) => StepKind::ParseJson {
             content: template(&p.content)?,
             schema: Value::from_json(p.schema.clone()),
@@ -581,9 +589,20 @@ fn step(action: &Action, run_after: Vec<(usize, Vec<RunStatus>)>) -> Result<Step
                 .is_none_or(|o| o.eq_ignore_ascii_case("Enabled"))
         })
         .map(|s| s.name.clone());
-    let inputs = template(&action.inputs)?;
+    // JavaScript code is not an expression, even where it holds `@`.
+    let inputs = if action.action_type == ActionType::JavaScriptCode {
+        Template::Literal(Value::from_json(action.inputs.clone()))
+    } else {
+        template(&action.inputs)?
+    };
     let mut nondeterministic = false;
     inputs.visit_calls(&mut |function, _| nondeterministic |= NONDETERMINISTIC.contains(&function));
+    if let StepKind::JavaScript(script) = &kind {
+        // A script reading the clock or random numbers is journaled like utcNow() and rand().
+        nondeterministic |= ["Date", "random", "crypto"]
+            .iter()
+            .any(|word| script.code.contains(word));
+    }
     let secure = action.options.runtime_configuration.secure_data.as_ref();
     let hides = |what: &str| {
         secure.is_some_and(|s| s.properties.iter().any(|p| p.eq_ignore_ascii_case(what)))

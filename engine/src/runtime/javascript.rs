@@ -1,0 +1,428 @@
+//! The JavaScriptCode action: inline JavaScript run by QuickJS (rquickjs).
+//!
+//! The code is the body of a function of `workflowContext` (so a top-level `return` gives the
+//! action's `outputs.body`), compiled once per worker thread and cached by its hash. Each
+//! worker thread keeps one QuickJS runtime and context (`thread_local!`), so a run pays
+//! neither for creating an engine nor for parsing. Values cross between Rust and JavaScript
+//! by walking them, without a JSON text round trip.
+//!
+//! Sandbox: QuickJS's core has no file, network, process or module access (`require`,
+//! `import`, `os`, `std` do not exist). Every execution has a time limit (app setting
+//! `Sluice.JavaScript.TimeoutSeconds`, default 15) enforced by QuickJS's interrupt handler,
+//! and the worker's heap a memory limit (`Sluice.JavaScript.MemoryLimitMB`, default 64): a
+//! script over either fails the action. A script error fails it with the script's message
+//! and line.
+
+use super::builtin::Failure;
+use crate::expr::value::Map;
+use crate::expr::Value;
+use rquickjs::{Array, Context, Ctx, Function, Object, Persistent, Runtime, Type};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Logic Apps' limit on a JavaScriptCode action's time.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The heap of one worker's JavaScript engine.
+pub const DEFAULT_MEMORY_LIMIT_MB: usize = 64;
+/// Logic Apps' limit on the length of `code`.
+pub const MAX_CODE_CHARS: usize = 100_000;
+
+/// A compiled JavaScriptCode action: its code, the hash it is cached under, and the actions
+/// its `workflowContext.actions` exposes (explicit dependencies plus those the code names).
+#[derive(Debug)]
+pub struct Script {
+    pub code: Arc<str>,
+    pub id: u64,
+    pub actions: Vec<Arc<str>>,
+}
+
+impl Script {
+    pub fn new(code: &str, explicit: &[String]) -> Script {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        code.hash(&mut hasher);
+        let mut actions: Vec<Arc<str>> = explicit.iter().map(|a| Arc::from(a.as_str())).collect();
+        for name in referenced_actions(code) {
+            if !actions.iter().any(|a| **a == *name) {
+                actions.push(Arc::from(name));
+            }
+        }
+        Script {
+            code: Arc::from(code),
+            id: hasher.finish(),
+            actions,
+        }
+    }
+}
+
+/// Action names the code reads as `actions.Name`, `actions['Name']` or `actions["Name"]`.
+fn referenced_actions(code: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("actions") {
+        rest = &rest[at + "actions".len()..];
+        let name = if let Some(dotted) = rest.strip_prefix('.') {
+            let end = dotted
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(dotted.len());
+            &dotted[..end]
+        } else if let Some(quoted) = rest.strip_prefix("['").or_else(|| rest.strip_prefix("[\"")) {
+            quoted.find(['\'', '"']).map_or("", |end| &quoted[..end])
+        } else {
+            ""
+        };
+        if !name.is_empty() {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// What one execution needs from the run.
+pub struct Limits {
+    pub timeout: Duration,
+    pub memory_mb: usize,
+}
+
+/// One worker thread's engine and compiled scripts.
+struct Worker {
+    // Field order matters: compiled functions go before the context, the context before
+    // the runtime.
+    compiled: HashMap<u64, Persistent<Function<'static>>>,
+    context: Context,
+    runtime: Runtime,
+    /// Nanoseconds after `epoch` past which the running script is interrupted; 0 = none.
+    deadline: Arc<AtomicU64>,
+    epoch: Instant,
+    memory_mb: usize,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+}
+
+impl Worker {
+    fn new(memory_mb: usize) -> Result<Worker, Failure> {
+        let engine = |e: rquickjs::Error| Failure::new("JavaScriptEngineFailed", e.to_string());
+        let runtime = Runtime::new().map_err(engine)?;
+        runtime.set_memory_limit(memory_mb << 20);
+        runtime.set_max_stack_size(1 << 20);
+        let deadline = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        let watch = deadline.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            let at = watch.load(Relaxed);
+            at != 0 && epoch.elapsed().as_nanos() as u64 > at
+        })));
+        let context = Context::full(&runtime).map_err(engine)?;
+        Ok(Worker {
+            compiled: HashMap::new(),
+            context,
+            runtime,
+            deadline,
+            epoch,
+            memory_mb,
+        })
+    }
+}
+
+/// Runs `script` with `workflow_context` as its argument; the returned value, or the failure.
+pub fn execute(
+    script: &Script,
+    workflow_context: &Value,
+    limits: &Limits,
+) -> Result<Value, Failure> {
+    if script.code.chars().count() > MAX_CODE_CHARS {
+        return Err(Failure::new(
+            "InvalidJavaScript",
+            format!("the code is longer than {MAX_CODE_CHARS} characters"),
+        ));
+    }
+    WORKER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot
+            .as_ref()
+            .is_some_and(|w| w.memory_mb != limits.memory_mb)
+        {
+            *slot = None;
+        }
+        if slot.is_none() {
+            *slot = Some(Worker::new(limits.memory_mb)?);
+        }
+        let worker = slot.as_mut().expect("just created");
+        let result = run(worker, script, workflow_context, limits.timeout);
+        if let Err(failure) = &result {
+            // After running out of memory or time an engine may hold half-built state: start
+            // the next script on a fresh one.
+            if failure.code != "InvalidJavaScript" {
+                *slot = None;
+            }
+        }
+        result
+    })
+}
+
+fn run(
+    worker: &mut Worker,
+    script: &Script,
+    input: &Value,
+    timeout: Duration,
+) -> Result<Value, Failure> {
+    let deadline = worker.epoch.elapsed() + timeout;
+    worker.deadline.store(deadline.as_nanos() as u64, Relaxed);
+    let Worker {
+        context, compiled, ..
+    } = worker;
+    let result = context.with(|ctx| {
+        let function = match compiled.get(&script.id) {
+            Some(f) => f
+                .clone()
+                .restore(&ctx)
+                .map_err(|e| engine_failure(&ctx, e))?,
+            None => {
+                let f = compile(&ctx, &script.code)?;
+                compiled.insert(script.id, Persistent::save(&ctx, f.clone()));
+                f
+            }
+        };
+        let argument = to_js(&ctx, input).map_err(|e| engine_failure(&ctx, e))?;
+        let returned: rquickjs::Value = function
+            .call((argument,))
+            .map_err(|e| script_failure(&ctx, e, timeout))?;
+        Ok(from_js(&returned))
+    });
+    worker.deadline.store(0, Relaxed);
+    let _ = &worker.runtime;
+    result
+}
+
+/// The code as the body of `function (workflowContext)`, on the same first line so that line
+/// numbers in errors are the code's own.
+fn compile<'js>(ctx: &Ctx<'js>, code: &str) -> Result<Function<'js>, Failure> {
+    let source = format!("(function (workflowContext) {{ {code}\n}})");
+    let mut options = rquickjs::context::EvalOptions::default();
+    options.strict = false;
+    options.filename = Some("code.js".into());
+    ctx.eval_with_options(source, options).map_err(|e| {
+        let failure = script_failure(ctx, e, Duration::ZERO);
+        Failure::new("InvalidJavaScript", failure.message)
+    })
+}
+
+fn engine_failure(ctx: &Ctx<'_>, e: rquickjs::Error) -> Failure {
+    script_failure(ctx, e, Duration::ZERO)
+}
+
+/// A thrown exception as a failure: its message and the line in the action's code.
+fn script_failure(ctx: &Ctx<'_>, e: rquickjs::Error, timeout: Duration) -> Failure {
+    if !matches!(e, rquickjs::Error::Exception) {
+        return Failure::new("JavaScriptEngineFailed", e.to_string());
+    }
+    let thrown = ctx.catch();
+    let Some(exception) = thrown.as_exception() else {
+        return Failure::new(
+            "JavaScriptError",
+            format!("the script threw {}", describe_js(&thrown)),
+        );
+    };
+    let message = exception.message().unwrap_or_default();
+    if message.contains("interrupted") {
+        return Failure::new(
+            "ActionTimedOut",
+            format!(
+                "the script did not finish within {} s",
+                timeout.as_secs_f64()
+            ),
+        );
+    }
+    if message.contains("out of memory") {
+        return Failure::new("JavaScriptOutOfMemory", "the script ran out of memory");
+    }
+    let line = exception
+        .stack()
+        .as_deref()
+        .and_then(|stack| stack.split("code.js:").nth(1))
+        .and_then(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u32>()
+                .ok()
+        });
+    let name: String = exception.get("name").unwrap_or_else(|_| "Error".into());
+    Failure::new(
+        "JavaScriptError",
+        match line {
+            Some(line) => format!("{name}: {message} (line {line})"),
+            None => format!("{name}: {message}"),
+        },
+    )
+}
+
+fn describe_js(value: &rquickjs::Value<'_>) -> String {
+    match from_js(value) {
+        Value::String(s) => format!("'{s}'"),
+        other => other.to_json_string(),
+    }
+}
+
+fn to_js<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<rquickjs::Value<'js>> {
+    use rquickjs::IntoJs;
+    Ok(match value {
+        Value::Null => rquickjs::Value::new_null(ctx.clone()),
+        Value::Bool(b) => rquickjs::Value::new_bool(ctx.clone(), *b),
+        Value::Integer(i) => match i32::try_from(*i) {
+            Ok(small) => rquickjs::Value::new_int(ctx.clone(), small),
+            Err(_) => rquickjs::Value::new_float(ctx.clone(), *i as f64),
+        },
+        Value::Float(f) => rquickjs::Value::new_float(ctx.clone(), *f),
+        Value::String(s) => s.as_ref().into_js(ctx)?,
+        Value::Array(items) => {
+            let array = Array::new(ctx.clone())?;
+            for (i, item) in items.iter().enumerate() {
+                array.set(i, to_js(ctx, item)?)?;
+            }
+            array.into_value()
+        }
+        Value::Object(map) => {
+            let object = Object::new(ctx.clone())?;
+            for (key, item) in map.iter() {
+                object.set(key.as_str(), to_js(ctx, item)?)?;
+            }
+            object.into_value()
+        }
+        other => match other.as_f64() {
+            Some(f) => rquickjs::Value::new_float(ctx.clone(), f),
+            None => other.to_json_string().into_js(ctx)?,
+        },
+    })
+}
+
+fn from_js(value: &rquickjs::Value<'_>) -> Value {
+    match value.type_of() {
+        Type::Bool => Value::Bool(value.as_bool().unwrap_or_default()),
+        Type::Int => Value::Integer(i64::from(value.as_int().unwrap_or_default())),
+        Type::Float => {
+            let f = value.as_float().unwrap_or_default();
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                Value::Integer(f as i64)
+            } else {
+                Value::Float(f)
+            }
+        }
+        Type::String => value
+            .as_string()
+            .and_then(|s| s.to_string().ok())
+            .map(Value::from)
+            .unwrap_or_default(),
+        Type::Array => {
+            let array = value.as_array().expect("an array");
+            Value::array(
+                array
+                    .iter::<rquickjs::Value>()
+                    .flatten()
+                    .map(|v| from_js(&v))
+                    .collect(),
+            )
+        }
+        Type::Object | Type::Exception => {
+            let object = value.as_object().expect("an object");
+            let mut map = Map::default();
+            for (key, item) in object.props::<String, rquickjs::Value>().flatten() {
+                if !item.is_function() && !item.is_undefined() {
+                    map.insert(key, from_js(&item));
+                }
+            }
+            Value::object(map)
+        }
+        _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(code: &str, context: serde_json::Value) -> Result<Value, Failure> {
+        let limits = Limits {
+            timeout: Duration::from_millis(300),
+            memory_mb: 16,
+        };
+        execute(&Script::new(code, &[]), &Value::from_json(context), &limits)
+    }
+
+    #[test]
+    fn scripts_return_values_from_their_context() {
+        let context = serde_json::json!({"actions": {"A": {"outputs": {"body": {"skus": [{"sku": "x"}, {"sku": "y"}]}}}}});
+        let out = run(
+            "var s = workflowContext.actions.A.outputs.body.skus;\nreturn s.map((el) => el.sku);",
+            context,
+        )
+        .unwrap();
+        assert_eq!(out.to_json(), serde_json::json!(["x", "y"]));
+        let out = run(
+            "return {n: 1.5, i: 2, big: 2**40, t: true, nothing: null, f: function(){}}",
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(
+            out.to_json(),
+            serde_json::json!({"n": 1.5, "i": 2, "big": 1099511627776_i64, "t": true, "nothing": null})
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_and_limits_hold() {
+        let err = run("var a = 1;\nvar b = 2;\nnull.boom;", serde_json::json!({})).unwrap_err();
+        assert_eq!(err.code, "JavaScriptError");
+        assert!(
+            err.message.contains("TypeError") && err.message.contains("(line 3)"),
+            "{}",
+            err.message
+        );
+        let err = run("throw new Error('bad input');", serde_json::json!({})).unwrap_err();
+        assert_eq!(err.message, "Error: bad input (line 1)");
+        let err = run("return (;", serde_json::json!({})).unwrap_err();
+        assert_eq!(err.code, "InvalidJavaScript");
+        let err = run("while (true) {}", serde_json::json!({})).unwrap_err();
+        assert_eq!(err.code, "ActionTimedOut", "{}", err.message);
+        let err = run(
+            "var a = []; while (true) a.push(new Array(100000).fill(1));",
+            serde_json::json!({}),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, "JavaScriptOutOfMemory", "{}", err.message);
+        assert_eq!(
+            run("return 1 + 1", serde_json::json!({})).unwrap(),
+            Value::Integer(2),
+            "a fresh engine after failures"
+        );
+    }
+
+    #[test]
+    fn the_sandbox_has_no_io() {
+        for probe in [
+            "return typeof require",
+            "return typeof process",
+            "return typeof std",
+            "return typeof os",
+            "return typeof fetch",
+            "return typeof XMLHttpRequest",
+        ] {
+            assert_eq!(
+                run(probe, serde_json::json!({})).unwrap(),
+                Value::from("undefined"),
+                "{probe}"
+            );
+        }
+    }
+
+    #[test]
+    fn referenced_actions_are_found() {
+        let s = Script::new("workflowContext.actions.Get_document.outputs; workflowContext.actions['B'].x; actions[\"C\"]", &["Z".into()]);
+        let names: Vec<&str> = s.actions.iter().map(|a| &**a).collect();
+        assert_eq!(names, ["Z", "Get_document", "B", "C"]);
+    }
+}
