@@ -71,7 +71,7 @@ pub fn run(
         // A paused clock jumps ahead whenever every task waits: waits take no real time.
         runtime.block_on(async { tokio::time::pause() });
     }
-    let handlers = sluice_connectors::AppHandlers::new(&app).map_err(|e| anyhow!("{e}"))?;
+    let handlers = sluice_connectors::AppHandlers::new(&app, None).map_err(|e| anyhow!("{e}"))?;
     let mut engine = Engine::new(handlers.handlers.clone(), app_settings(&app));
     if let Some(dir) = data {
         std::fs::create_dir_all(dir)?;

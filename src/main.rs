@@ -5,7 +5,9 @@
 
 mod expr;
 mod invoke;
+mod kafka;
 mod mock;
+mod produce;
 mod run;
 mod runs;
 mod validate;
@@ -47,6 +49,24 @@ enum Command {
     Mock {
         #[command(subcommand)]
         kind: MockKind,
+    },
+    /// Produce synthetic JSON events to a Kafka topic (any cluster, the embedded one of
+    /// `sluice run` included), at a fixed rate.
+    Produce {
+        /// Bootstrap servers, e.g. the address `sluice run` prints for its embedded cluster.
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: String,
+        /// How many events.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Events per second (0: as fast as possible).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// The id of the first event.
+        #[arg(long, default_value_t = 0)]
+        first_id: u64,
     },
     /// Run history in the data directory: list, show, resubmit, cancel, purge.
     Runs {
@@ -210,6 +230,19 @@ fn main() -> ExitCode {
                 retry_after_seconds: retry_after,
             },
         ),
+        Command::Produce {
+            bootstrap,
+            topic,
+            count,
+            rate,
+            first_id,
+        } => produce::run(produce::Options {
+            bootstrap,
+            topic,
+            count,
+            rate,
+            first_id,
+        }),
         Command::Runs { app, data, command } => {
             runs_request(command).and_then(|r| runs::run(&app, data.as_deref(), r))
         }

@@ -69,6 +69,7 @@ pub fn run(
         .get("Workflows.RuntimeConfiguration.RetentionInDays")
         .and_then(|d| d.parse().ok())
         .unwrap_or(DEFAULT_RETENTION_DAYS);
+    let kafka = crate::kafka::Kafka::prepare(&app)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -77,7 +78,8 @@ pub fn run(
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
         let base_url = format!("http://{}", listener.local_addr()?);
-        let handlers = AppHandlers::new(&app).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let handlers = AppHandlers::new(&app, kafka.bootstrap().as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let engine = Engine::new(handlers.handlers.clone(), app_settings(&app))
             .with_store(store.clone())
             .with_base_url(&base_url);
@@ -93,7 +95,9 @@ pub fn run(
             }
         });
         eprintln!("sluice: listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");
-        let hosted = announce(&host, &base_url);
+        let consumers = kafka.start(&host)?;
+        let served: Vec<&str> = kafka.triggers.iter().map(|t| t.workflow.as_str()).collect();
+        let hosted = announce(&host, &base_url, &served) + consumers.len();
         let resumed = host.recover()?;
         if resumed > 0 {
             eprintln!(
@@ -112,12 +116,16 @@ pub fn run(
         }
         status_line(&stats).await;
         tasks.iter().for_each(|t| t.abort());
+        for consumer in &consumers {
+            consumer.task.abort();
+            consumer.commit();
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
 
 /// Says which workflows are hosted and why the others are not; returns how many are.
-fn announce(host: &Host, base_url: &str) -> usize {
+fn announce(host: &Host, base_url: &str, served: &[&str]) -> usize {
     let mut names: Vec<&String> = host.workflows.keys().collect();
     names.sort();
     let mut hosted = 0;
@@ -133,6 +141,7 @@ fn announce(host: &Host, base_url: &str) -> usize {
                 let trigger = w.plan.trigger.as_ref().map_or("manual".to_string(), |t| t.name.to_string());
                 eprintln!("sluice: {name}: POST {base_url}/api/{name}/triggers/{trigger}/invoke");
             }
+            (Some(TriggerType::ServiceProvider), _) if served.contains(&name.as_str()) => {}
             (Some(t), _) => eprintln!(
                 "sluice: {name}: not hosted: its {t} trigger is served by a connector that has not landed yet; \
                  run it with `sluice invoke`"

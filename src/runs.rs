@@ -212,7 +212,7 @@ fn resubmit(
         .enable_all()
         .build()?;
     let record = runtime.block_on(async {
-        let handlers = AppHandlers::new(&app).map_err(|e| anyhow!("{e}"))?;
+        let handlers = AppHandlers::new(&app, None).map_err(|e| anyhow!("{e}"))?;
         let engine = Engine::new(handlers.handlers.clone(), app_settings(&app)).with_store(store);
         let host = Arc::new(Host::new(&app, engine, usize::MAX >> 8).map_err(|e| anyhow!("{e}"))?);
         handlers.attach(&host);

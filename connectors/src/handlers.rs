@@ -3,6 +3,8 @@
 
 use crate::http::webhook::{Callbacks, HttpWebhookAction};
 use crate::http::{FunctionAction, HttpAction, Outbound, WorkflowAction};
+use crate::kafka::SendAction;
+use crate::service_provider::ServiceProviders;
 use sluice_engine::definition::{ActionType, App};
 use sluice_engine::runtime::host::Host;
 use sluice_engine::runtime::{app_settings, Handlers};
@@ -17,8 +19,9 @@ pub struct AppHandlers {
 }
 
 impl AppHandlers {
-    /// Handlers for Http, HttpWebhook, Function, InvokeFunction and Workflow actions.
-    pub fn new(app: &App) -> Result<AppHandlers, String> {
+    /// Handlers for Http, HttpWebhook, Function, InvokeFunction, Workflow and ServiceProvider
+    /// (Kafka / Event Hubs) actions; `kafka` is the embedded cluster's bootstrap, if running.
+    pub fn new(app: &App, kafka: Option<&str>) -> Result<AppHandlers, String> {
         let settings = app_settings(app);
         let outbound = Outbound::new(settings.clone());
         let mut handlers = Handlers::default();
@@ -43,6 +46,12 @@ impl AppHandlers {
         )?);
         handlers.register(ActionType::Function, function.clone());
         handlers.register(ActionType::InvokeFunction, function);
+        let mut providers = ServiceProviders::default();
+        let send = Arc::new(SendAction::new(&crate::kafka::connections(app)?, kafka)?);
+        for id in crate::kafka::trigger::PROVIDERS {
+            providers.register(id, send.clone());
+        }
+        handlers.register(ActionType::ServiceProvider, Arc::new(providers));
         let workflow = WorkflowAction::new(outbound, settings);
         handlers.register(ActionType::Workflow, workflow.clone());
         Ok(AppHandlers {

@@ -6,12 +6,17 @@
 //! - [`http`]: the app's HTTP server (Request triggers, the management API, webhook
 //!   callbacks, `/health`, `/metrics`) and the actions that call out over HTTP (Http,
 //!   HttpWebhook, Function, InvokeFunction, Workflow).
+//! - [`kafka`]: Kafka / Event Hubs — the batched trigger, the send action, the embedded cluster.
 //! - [`handlers`]: an app's action handlers, wired from its settings and connections.json.
+//! - [`metrics`]: the connectors' metric names and descriptions.
+//! - [`service_provider`]: ServiceProvider actions routed to their connector.
 //!
-//! Kafka / Event Hubs, AMQP (RabbitMQ) and the AI gateway arrive with their issues; see
-//! ARCHITECTURE.md.
+//! AMQP (RabbitMQ) and the AI gateway arrive with their issues; see ARCHITECTURE.md.
 
 pub mod handlers;
 pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod service_provider;
 
 pub use handlers::AppHandlers;

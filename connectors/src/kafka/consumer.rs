@@ -1,0 +1,379 @@
+//! The consume loop of one Kafka trigger.
+//!
+//! - Offsets: `enable.auto.offset.store=false`; an event's offset is stored when its run has
+//!   finished (a stateful run is durable by then), in order per partition
+//!   ([`OffsetTracker`]); stored offsets are auto-committed every second and committed at
+//!   once on revocation and shutdown. A crash or rebalance therefore redelivers from the first
+//!   unfinished event; redelivered events are deduplicated through the run store by their id
+//!   `topic/partition/offset` (stateful workflows).
+//! - Rebalance: cooperative-sticky; on revocation the loop waits (at most
+//!   [`DRAIN_BOUND`], below the session timeout) for the revoked partitions' runs, then
+//!   commits.
+//! - Backpressure: at most `capacity` events in flight; when full, the assigned partitions
+//!   are paused, and resumed below half; the loop keeps polling meanwhile, so it never
+//!   stalls past `max.poll.interval.ms`.
+//! - Poison events (undecodable, or refused by `splitOn`) go to the dead-letter topic and
+//!   their offset moves on.
+
+use super::offsets::OffsetTracker;
+use super::trigger::KafkaTrigger;
+use crate::metrics as names;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{ClientContext, Statistics};
+use sluice_engine::expr::value::Map;
+use sluice_engine::expr::Value;
+use sluice_engine::runtime::host::{Host, Rejected};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// How long a revocation waits for the revoked partitions' runs before committing anyway.
+pub const DRAIN_BOUND: Duration = Duration::from_secs(10);
+
+/// What the loop and the rebalance callbacks share.
+struct Shared {
+    topic: String,
+    tracker: Mutex<OffsetTracker>,
+    finished: Condvar,
+}
+
+impl Shared {
+    fn tracker(&self) -> std::sync::MutexGuard<'_, OffsetTracker> {
+        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The consumer's context: rebalance draining and statistics (consumer lag).
+pub struct TriggerContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for TriggerContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!(names::KAFKA_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for TriggerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(revoked) = rebalance else {
+            return;
+        };
+        let partitions: Vec<i32> = revoked.elements().iter().map(|e| e.partition()).collect();
+        let deadline = Instant::now() + DRAIN_BOUND;
+        let mut tracker = self.shared.tracker();
+        while partitions.iter().any(|p| tracker.in_flight(*p) > 0) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                eprintln!(
+                    "sluice: revoking partitions of {} with runs still in flight",
+                    self.shared.topic
+                );
+                break;
+            }
+            tracker = self
+                .shared
+                .finished
+                .wait_timeout(tracker, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        partitions.iter().for_each(|p| tracker.forget(*p));
+        drop(tracker);
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            eprintln!("sluice: commit on revocation of {}: {e}", self.shared.topic);
+        }
+    }
+}
+
+/// A started trigger: the loop's task and the consumer, for a final commit.
+pub struct Running {
+    pub task: tokio::task::JoinHandle<()>,
+    pub consumer: Arc<StreamConsumer<TriggerContext>>,
+}
+
+impl Running {
+    /// Commits what has been stored (at shutdown).
+    pub fn commit(&self) {
+        let _ = self.consumer.commit_consumer_state(CommitMode::Sync);
+    }
+}
+
+pub fn start(
+    trigger: KafkaTrigger,
+    host: Arc<Host>,
+    embedded: Option<&str>,
+) -> Result<Running, String> {
+    let mut config = trigger.connection.client_config(embedded)?;
+    config
+        .set("group.id", &trigger.group)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("statistics.interval.ms", "5000");
+    let shared = Arc::new(Shared {
+        topic: trigger.topic.clone(),
+        tracker: Mutex::default(),
+        finished: Condvar::new(),
+    });
+    let context = TriggerContext {
+        shared: shared.clone(),
+    };
+    let consumer: StreamConsumer<TriggerContext> = config
+        .create_with_context(context)
+        .map_err(|e| format!("Kafka consumer for '{}': {e}", trigger.workflow))?;
+    consumer
+        .subscribe(&[&trigger.topic])
+        .map_err(|e| format!("subscribing to '{}': {e}", trigger.topic))?;
+    let producer: FutureProducer = trigger
+        .connection
+        .client_config(embedded)?
+        .create()
+        .map_err(|e| format!("dead-letter producer: {e}"))?;
+    let consumer = Arc::new(consumer);
+    let task = tokio::spawn(consume(trigger, host, consumer.clone(), producer, shared));
+    Ok(Running { task, consumer })
+}
+
+/// One event taken from a partition.
+struct Taken {
+    partition: i32,
+    offset: i64,
+    event: Value,
+}
+
+async fn consume(
+    trigger: KafkaTrigger,
+    host: Arc<Host>,
+    consumer: Arc<StreamConsumer<TriggerContext>>,
+    producer: FutureProducer,
+    shared: Arc<Shared>,
+) {
+    let permits = Arc::new(Semaphore::new(trigger.capacity));
+    let mut paused = false;
+    loop {
+        let batch = next_batch(&trigger, &consumer, &producer, &shared).await;
+        if batch.is_empty() {
+            continue;
+        }
+        metrics::histogram!(names::KAFKA_BATCH_SIZE).record(batch.len() as f64);
+        let groups: Vec<Vec<Taken>> = if trigger.split {
+            batch.into_iter().map(|t| vec![t]).collect()
+        } else {
+            vec![batch]
+        };
+        for group in groups {
+            if permits.available_permits() == 0 && !paused {
+                pause(&consumer, true);
+                paused = true;
+            }
+            let permit = permits
+                .clone()
+                .acquire_many_owned(1)
+                .await
+                .expect("never closed");
+            if paused && permits.available_permits() >= trigger.capacity / 2 {
+                pause(&consumer, false);
+                paused = false;
+            }
+            submit(
+                &trigger, &host, &consumer, &producer, &shared, group, permit,
+            )
+            .await;
+        }
+    }
+}
+
+fn pause(consumer: &StreamConsumer<TriggerContext>, stop: bool) {
+    let Ok(assignment) = consumer.assignment() else {
+        return;
+    };
+    if stop {
+        metrics::counter!(names::KAFKA_PAUSES).increment(1);
+        let _ = consumer.pause(&assignment);
+    } else {
+        let _ = consumer.resume(&assignment);
+    }
+}
+
+/// Up to `batch_size` decodable events, waiting at most `max_wait` after the first; poison
+/// events met on the way are dead-lettered and their offsets move on.
+async fn next_batch(
+    trigger: &KafkaTrigger,
+    consumer: &StreamConsumer<TriggerContext>,
+    producer: &FutureProducer,
+    shared: &Shared,
+) -> Vec<Taken> {
+    let mut batch = Vec::new();
+    let deadline = tokio::time::Instant::now() + trigger.max_wait;
+    while batch.len() < trigger.batch_size {
+        let message = if batch.is_empty() {
+            consumer.recv().await
+        } else {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("sluice: Kafka consumer of '{}': {e}", trigger.topic);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        metrics::counter!(names::KAFKA_CONSUMED, "topic" => trigger.topic.clone(), "partition" => message.partition().to_string())
+            .increment(1);
+        let (partition, offset) = (message.partition(), message.offset());
+        shared.tracker().begin(partition, offset);
+        match super::event::decode(&message, trigger.json_only) {
+            Ok(event) => batch.push(Taken {
+                partition,
+                offset,
+                event,
+            }),
+            Err(poison) => {
+                super::dead_letter::send(producer, &trigger.dead_letter_topic, &message, &poison.0)
+                    .await;
+                finish(consumer, shared, &trigger.topic, partition, offset);
+            }
+        }
+    }
+    batch
+}
+
+fn finish(
+    consumer: &StreamConsumer<TriggerContext>,
+    shared: &Shared,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) {
+    let next = shared.tracker().finish(partition, offset);
+    if let Some(next) = next {
+        if let Err(e) = consumer.store_offset(topic, partition, next - 1) {
+            // The partition may have been revoked meanwhile; its new owner redelivers.
+            let _ = e;
+        }
+    }
+    shared.finished.notify_all();
+}
+
+/// Hands a group of events (one event with splitOn, else a batch) to the workflow; its
+/// offsets finish when the runs end.
+async fn submit(
+    trigger: &KafkaTrigger,
+    host: &Arc<Host>,
+    consumer: &Arc<StreamConsumer<TriggerContext>>,
+    producer: &FutureProducer,
+    shared: &Arc<Shared>,
+    group: Vec<Taken>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let first = &group[0];
+    let event_id = format!("{}/{}/{}", trigger.topic, first.partition, first.offset);
+    let event_id = if group.len() == 1 {
+        event_id
+    } else {
+        format!("{event_id}+{}", group.len())
+    };
+    let body = Value::array(group.iter().map(|t| t.event.clone()).collect());
+    let mut outputs = Map::default();
+    outputs.insert("headers".into(), Value::object(Map::default()));
+    outputs.insert("body".into(), body);
+    let outputs = Value::object(outputs);
+    let offsets: Vec<(i32, i64)> = group.iter().map(|t| (t.partition, t.offset)).collect();
+    loop {
+        match host.accept(&trigger.workflow, outputs.clone(), Some(&event_id)) {
+            Ok(accepted) => {
+                let (consumer, shared, topic) =
+                    (consumer.clone(), shared.clone(), trigger.topic.clone());
+                tokio::spawn(async move {
+                    let _ = accepted.done.await;
+                    drop(permit);
+                    for (partition, offset) in offsets {
+                        finish(&consumer, &shared, &topic, partition, offset);
+                    }
+                });
+                return;
+            }
+            Err(Rejected::QueueFull) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(rejected) => {
+                let reason = match rejected {
+                    Rejected::SplitOn(m) => format!("splitOn failed: {m}"),
+                    _ => format!("no workflow '{}'", trigger.workflow),
+                };
+                eprintln!("sluice: {event_id}: {reason}; dead-lettering");
+                dead_letter_group(trigger, consumer, producer, &group, &reason).await;
+                for (partition, offset) in offsets {
+                    finish(consumer, shared, &trigger.topic, partition, offset);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Dead-letters events already decoded (refused at admission): re-reads nothing; the event
+/// itself is sent as JSON with the reason.
+async fn dead_letter_group(
+    trigger: &KafkaTrigger,
+    _consumer: &StreamConsumer<TriggerContext>,
+    producer: &FutureProducer,
+    group: &[Taken],
+    reason: &str,
+) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::FutureRecord;
+    for taken in group {
+        let payload = taken
+            .event
+            .get("contentData")
+            .map(Value::to_json_string)
+            .unwrap_or_default();
+        let (partition, offset) = (taken.partition.to_string(), taken.offset.to_string());
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "x-dead-letter-reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "x-source-topic",
+                value: Some(trigger.topic.as_str()),
+            })
+            .insert(Header {
+                key: "x-source-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "x-source-offset",
+                value: Some(offset.as_str()),
+            });
+        let record = FutureRecord::<(), _>::to(&trigger.dead_letter_topic)
+            .payload(&payload)
+            .headers(headers);
+        if let Err((e, _)) = producer.send(record, Duration::from_secs(30)).await {
+            eprintln!(
+                "sluice: dead-letter send to {} failed: {e}",
+                trigger.dead_letter_topic
+            );
+        } else {
+            metrics::counter!(names::KAFKA_DEAD_LETTERED, "topic" => trigger.topic.clone())
+                .increment(1);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Kafka and Event Hubs (through its Kafka endpoint), with rdkafka.
+//!
+//! Same shape as every connector: [`connection`] (connections.json → librdkafka settings) →
+//! [`trigger`] / [`consumer`] (the batched trigger that never loses an event) and [`send`]
+//! (the send action); [`cluster`] is the embedded cluster `sluice run` starts when a Kafka
+//! connection names no bootstrap servers. [`event`] shapes records as the Event Hubs trigger
+//! does, [`offsets`] stores offsets in order, [`dead_letter`] takes poison events.
+
+pub mod cluster;
+pub mod connection;
+pub mod consumer;
+pub mod dead_letter;
+pub mod event;
+pub mod offsets;
+pub mod send;
+pub mod trigger;
+
+pub use cluster::EmbeddedCluster;
+pub use connection::KafkaConnection;
+pub use send::SendAction;
+pub use trigger::KafkaTrigger;
+
+use sluice_engine::definition::App;
+
+/// The app's Kafka-protocol connections, resolved, by name.
+pub fn connections(app: &App) -> Result<Vec<(String, KafkaConnection)>, String> {
+    app.connections
+        .service_provider_connections
+        .iter()
+        .filter(|(_, c)| trigger::is_kafka(&c.service_provider.id))
+        .map(|(name, c)| {
+            let values = sluice_engine::runtime::resolve_app_value(app, &c.parameter_values)
+                .map_err(|e| format!("connections.json {name}: {e}"))?;
+            Ok((name.clone(), KafkaConnection::from_parameters(&values)?))
+        })
+        .collect()
+}
+
+/// One named connection.
+pub fn connection_of(app: &App, name: &str) -> Result<KafkaConnection, String> {
+    connections(app)?
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, c)| c)
+        .ok_or_else(|| format!("connections.json has no Kafka / Event Hubs connection '{name}'"))
+}
