@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module and returns the process exit code. The command-line
 //! contract is in DESIGN.md and README.md; subcommands land with the issues that build them.
 
+mod demo;
 mod expr;
 mod invoke;
 mod kafka;
@@ -44,6 +45,10 @@ enum Command {
         /// Canned action results for every run, by action name, as for `invoke`.
         #[arg(long)]
         mocks: Option<PathBuf>,
+        /// Feed every Kafka trigger synthetic events at this rate (events/s; 100 if given
+        /// without a value) and serve the sample app's scoring function in-process.
+        #[arg(long, num_args = 0..=1, default_missing_value = "100", value_name = "RATE")]
+        demo: Option<f64>,
     },
     /// Local stand-ins for downstreams, for tests and benchmarks.
     Mock {
@@ -211,7 +216,8 @@ fn main() -> ExitCode {
             data,
             port,
             mocks,
-        } => run::run(&app, data.as_deref(), port, mocks.as_deref()),
+            demo,
+        } => run::run(&app, data.as_deref(), port, mocks.as_deref(), demo),
         Command::Mock {
             kind:
                 MockKind::Function {

@@ -43,7 +43,9 @@ pub fn run(
     data: Option<&Path>,
     port: u16,
     mocks: Option<&Path>,
+    demo: Option<f64>,
 ) -> anyhow::Result<ExitCode> {
+    let demo_function = demo.map(|_| crate::demo::bind_function()).transpose()?;
     let mocks: sluice_engine::runtime::Mocks = match mocks {
         Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
@@ -74,6 +76,7 @@ pub fn run(
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let mut tasks_demo = Vec::new();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
@@ -96,6 +99,13 @@ pub fn run(
         });
         eprintln!("sluice: listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");
         let consumers = kafka.start(&host)?;
+        if let Some(listener) = demo_function {
+            crate::demo::serve_function(listener)?;
+        }
+        if let (Some(rate), Some(bootstrap)) = (demo, kafka.bootstrap()) {
+            let topics = kafka.triggers.iter().map(|t| t.topic.clone()).collect();
+            tasks_demo.push(crate::demo::produce(bootstrap, topics, rate)?);
+        }
         let served: Vec<&str> = kafka.triggers.iter().map(|t| t.workflow.as_str()).collect();
         let hosted = announce(&host, &base_url, &served) + consumers.len();
         let resumed = host.recover()?;
@@ -106,6 +116,7 @@ pub fn run(
             );
         }
         let mut tasks = host.start_recurrences();
+        tasks.append(&mut tasks_demo);
         tasks.push(tokio::spawn(housekeeping(store, retention_days)));
         if hosted == 0 && resumed == 0 {
             eprintln!(

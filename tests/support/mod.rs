@@ -3,6 +3,8 @@
 //! folders written into the target's temporary directory.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -16,6 +18,8 @@ pub type Reply = (u16, Vec<(String, String)>, String);
 pub struct Sluice {
     pub child: Child,
     pub base: String,
+    /// What the process printed before it listened (e.g. the embedded cluster's address).
+    pub preamble: Vec<String>,
 }
 
 impl Drop for Sluice {
@@ -39,6 +43,7 @@ pub fn start_with(app: &Path, extra: &[&str]) -> Sluice {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut preamble = Vec::new();
     let base = loop {
         let line = lines
             .next()
@@ -47,9 +52,14 @@ pub fn start_with(app: &Path, extra: &[&str]) -> Sluice {
         if let Some(rest) = line.strip_prefix("sluice: listening on ") {
             break rest.split_whitespace().next().unwrap().to_string();
         }
+        preamble.push(line);
     };
     std::thread::spawn(move || lines.for_each(drop));
-    Sluice { child, base }
+    Sluice {
+        child,
+        base,
+        preamble,
+    }
 }
 
 /// One HTTP/1.1 request; returns (status, headers in lower case, body).
@@ -140,7 +150,11 @@ pub fn mock_function(args: &[&str]) -> Sluice {
         .unwrap_or_else(|| panic!("unexpected first line: {line}"))
         .to_string();
     std::thread::spawn(move || lines.for_each(drop));
-    Sluice { child, base }
+    Sluice {
+        child,
+        base,
+        preamble: Vec::new(),
+    }
 }
 
 /// GET `path` as JSON.

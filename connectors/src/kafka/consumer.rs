@@ -27,6 +27,7 @@ use rdkafka::{ClientContext, Statistics};
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::host::{Host, Rejected};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -39,6 +40,11 @@ struct Shared {
     topic: String,
     tracker: Mutex<OffsetTracker>,
     finished: Condvar,
+    /// Whether the assigned partitions are paused for backpressure.
+    paused: std::sync::atomic::AtomicBool,
+    /// Events in flight at most, and the permits for them.
+    capacity: usize,
+    permits: Arc<Semaphore>,
 }
 
 impl Shared {
@@ -128,6 +134,9 @@ pub fn start(
         topic: trigger.topic.clone(),
         tracker: Mutex::default(),
         finished: Condvar::new(),
+        paused: Default::default(),
+        capacity: trigger.capacity,
+        permits: Arc::new(Semaphore::new(trigger.capacity)),
     });
     let context = TriggerContext {
         shared: shared.clone(),
@@ -162,8 +171,6 @@ async fn consume(
     producer: FutureProducer,
     shared: Arc<Shared>,
 ) {
-    let permits = Arc::new(Semaphore::new(trigger.capacity));
-    let mut paused = false;
     loop {
         let batch = next_batch(&trigger, &consumer, &producer, &shared).await;
         if batch.is_empty() {
@@ -176,24 +183,31 @@ async fn consume(
             vec![batch]
         };
         for group in groups {
-            if permits.available_permits() == 0 && !paused {
+            if shared.permits.available_permits() == 0 && !shared.paused.swap(true, Relaxed) {
                 pause(&consumer, true);
-                paused = true;
             }
-            let permit = permits
+            let permit = shared
+                .permits
                 .clone()
-                .acquire_many_owned(1)
+                .acquire_owned()
                 .await
                 .expect("never closed");
-            if paused && permits.available_permits() >= trigger.capacity / 2 {
-                pause(&consumer, false);
-                paused = false;
-            }
+            // Runs may all have ended between the pause and now: nobody else would resume.
+            maybe_resume(&consumer, &shared);
             submit(
                 &trigger, &host, &consumer, &producer, &shared, group, permit,
             )
             .await;
         }
+    }
+}
+
+/// Resumes the paused partitions once half the capacity is free again (after a run ends).
+fn maybe_resume(consumer: &StreamConsumer<TriggerContext>, shared: &Shared) {
+    if shared.permits.available_permits() >= shared.capacity.div_ceil(2)
+        && shared.paused.swap(false, Relaxed)
+    {
+        pause(consumer, false);
     }
 }
 
@@ -308,6 +322,7 @@ async fn submit(
                     for (partition, offset) in offsets {
                         finish(&consumer, &shared, &topic, partition, offset);
                     }
+                    maybe_resume(&consumer, &shared);
                 });
                 return;
             }
@@ -322,6 +337,8 @@ async fn submit(
                 for (partition, offset) in offsets {
                     finish(consumer, shared, &trigger.topic, partition, offset);
                 }
+                drop(permit);
+                maybe_resume(consumer, shared);
                 return;
             }
         }
