@@ -77,6 +77,13 @@ pub fn run(
         std::fs::create_dir_all(dir)?;
         engine = engine.with_store(crate::runs::open_for(&app, dir)?);
     }
+    // A host, so that Workflow actions run their child in-process.
+    let host = Arc::new(
+        sluice_engine::runtime::host::Host::new(&app, engine, usize::MAX >> 8)?
+            .with_mocks(mocks.clone()),
+    );
+    handlers.attach(&host);
+    let engine = &host.engine;
     let split_on = plan.trigger.as_ref().is_some_and(|t| t.split_on.is_some());
     let events = engine
         .split(&plan, Value::object(outputs))
