@@ -1,5 +1,5 @@
 //! `sluice run` hosts the sample app: its Recurrence workflow runs every second and the live
-//! status line reports it.
+//! status line reports it; the Event Hubs workflow consumes from the embedded cluster.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -41,6 +41,11 @@ fn run_hosts_recurrences_and_reports_rates() {
         text.contains("sluice: hello: POST http://127.0.0.1:")
             && text.contains("/api/hello/triggers/manual/invoke"),
         "{text}"
+    );
+    assert!(
+        text.contains("sluice: embedded Kafka cluster at 127.0.0.1:")
+            && text.contains("sluice: sustained: Kafka topic 'events'"),
+        "the sustained workflow's Event Hubs trigger on the embedded cluster:\n{text}"
     );
     assert!(ran, "no run reported:\n{text}");
 }

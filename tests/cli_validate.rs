@@ -19,7 +19,7 @@ fn stdout(o: &Output) -> String {
 fn the_sample_app_is_valid() {
     let out = sluice(&["validate", "workflows"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("3 workflows checked: 3 valid, 0 invalid; 0 errors, 0 warnings"));
+    assert!(stdout(&out).contains("4 workflows checked: 4 valid, 0 invalid; 0 errors, 0 warnings"));
 }
 
 #[test]
@@ -55,7 +55,10 @@ fn json_format_lists_workflows_and_problems() {
         .iter()
         .map(|w| w["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["heartbeat", "hello", "orders", "two_triggers"]);
+    assert_eq!(
+        names,
+        ["heartbeat", "hello", "orders", "sustained", "two_triggers"]
+    );
     assert_eq!(doc["workflows"][2]["kind"], "Stateful");
     let problem = &doc["problems"][0];
     assert_eq!(problem["pointer"], "/definition/triggers/every");

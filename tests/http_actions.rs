@@ -413,3 +413,29 @@ fn runs_are_listed_resubmitted_and_cancelled_over_the_management_api() {
     );
     assert_eq!(status, 409, "an ended run cannot be cancelled again");
 }
+
+#[test]
+fn a_child_workflow_on_another_instance_is_called_over_http() {
+    let child = json!({"kind": "Stateless", "definition": {
+        "triggers": {"manual": {"type": "Request", "kind": "Http", "inputs": {}}},
+        "actions": {"Answer": {"type": "Response", "runAfter": {}, "inputs": {"statusCode": 200,
+            "body": {"doubled": "@mul(triggerBody()?['n'], 2)"}}}}}});
+    let remote = start(&app("http-remote-child", &[("child", child)]));
+    let parent = json!({"kind": "Stateful", "definition": {
+        "triggers": {"manual": {"type": "Request", "kind": "Http", "inputs": {}}},
+        "actions": {
+            "Call_child": {"type": "Workflow", "runAfter": {}, "inputs": {
+                "host": {"workflow": {"id": "child"}, "triggerName": "manual"}, "body": {"n": "@triggerBody()?['n']"}}},
+            "Respond": {"type": "Response", "runAfter": {"Call_child": ["Succeeded"]},
+                "inputs": {"statusCode": 200, "body": "@body('Call_child')"}}}}});
+    let dir = app("http-remote-parent", &[("parent", parent)]);
+    settings(&dir, &[("Sluice.Workflows.child.BaseUrl", &remote.base)]);
+    let local = start(&dir);
+    let (status, _, body) = request(
+        &local.base,
+        "POST",
+        "/api/parent/triggers/manual/invoke",
+        Some(&json!({"n": 21})),
+    );
+    assert_eq!((status, body.as_str()), (200, r#"{"doubled":42}"#));
+}

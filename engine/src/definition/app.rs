@@ -325,10 +325,19 @@ fn check_actions(actions: &Actions, files: &AppFiles, workflows: &[String], foun
             }
             ActionBody::Workflow(w) => {
                 let id = &w.host.workflow.id;
-                if !workflows.iter().any(|n| n.eq_ignore_ascii_case(id)) {
+                let name = id.rsplit('/').next().unwrap_or(id);
+                let remote = files
+                    .settings
+                    .get(&format!("Sluice.Workflows.{name}.BaseUrl"))
+                    .or_else(|| files.settings.get("Sluice.Workflows.BaseUrl"))
+                    .is_some();
+                if !remote && !workflows.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                     found.error(
                         &inputs.join("host").join("workflow").join("id"),
-                        format!("workflow '{id}' is not a workflow of this app"),
+                        format!(
+                            "workflow '{id}' is not a workflow of this app (for one on another instance, \
+                             set the app setting Sluice.Workflows.{name}.BaseUrl)"
+                        ),
                     );
                 }
             }

@@ -286,8 +286,11 @@ impl Engine {
             env: &self.env,
         };
         let root = Frame::root();
-        let cancel = Arc::new(tokio::sync::Notify::new());
-        self.live_runs().insert(start.id.clone(), cancel.clone());
+        let cancel = self
+            .live_runs()
+            .entry(start.id.clone())
+            .or_default()
+            .clone();
         let records = tokio::select! {
             records = executor.container(&plan.root, &root) => records,
             _ = cancel.notified() => {
@@ -335,6 +338,12 @@ impl Engine {
 impl Engine {
     fn live_runs(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<tokio::sync::Notify>>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes run `id` cancellable before it starts (while it waits for admission), so that a
+    /// caller given its id at once can cancel it.
+    pub fn reserve(&self, id: &Arc<str>) {
+        self.live_runs().entry(id.clone()).or_default();
     }
 
     /// Cancels run `id`: stops it if it executes here (actions in flight are abandoned), or

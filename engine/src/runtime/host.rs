@@ -250,6 +250,7 @@ impl Host {
                 Claim::Orphaned(claimed) => Arc::from(claimed.as_str()),
                 Claim::Fresh => id,
             };
+            self.engine.reserve(&id);
             run_ids.push(id.clone());
             fresh.push((ticket, outputs, id, event));
         }
