@@ -401,7 +401,14 @@ fn runs_are_listed_resubmitted_and_cancelled_over_the_management_api() {
     );
     assert_eq!(status, 200, "{body}");
     let cancelled = wait_for(Duration::from_secs(10), "the cancelled run", || {
-        let run = get_json(&sluice.base, &format!("{api}/sleepy/runs/{napping}"));
+        // 404 until the cancelled run has been recorded.
+        let (_, _, body) = request(
+            &sluice.base,
+            "GET",
+            &format!("{api}/sleepy/runs/{napping}"),
+            None,
+        );
+        let run: Value = serde_json::from_str(&body).ok()?;
         (run["status"] == "Cancelled").then_some(run)
     });
     assert_eq!(cancelled["error"]["code"], "Cancelled");
