@@ -99,6 +99,22 @@ pub fn run(
         });
         eprintln!("sluice: listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");
         let consumers = kafka.start(&host)?;
+        let queues = sluice_connectors::amqp::AmqpTrigger::for_app(&app, &app_settings(&app))
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let mut amqp_tasks = Vec::new();
+        for trigger in &queues {
+            eprintln!(
+                "sluice: {}: RabbitMQ queue '{}' ({}, prefetch {})",
+                trigger.workflow,
+                trigger.queue,
+                if trigger.peek_lock { "peek-lock" } else { "auto-complete" },
+                trigger.prefetch
+            );
+            amqp_tasks.push(trigger.clone().start(host.clone(), handlers.locks.clone()));
+        }
+        if !queues.is_empty() {
+            amqp_tasks.push(sluice_connectors::amqp::trigger::expire_locks(handlers.locks.clone()));
+        }
         if let Some(listener) = demo_function {
             crate::demo::serve_function(listener)?;
         }
@@ -106,8 +122,13 @@ pub fn run(
             let topics = kafka.triggers.iter().map(|t| t.topic.clone()).collect();
             tasks_demo.push(crate::demo::produce(bootstrap, topics, rate)?);
         }
-        let served: Vec<&str> = kafka.triggers.iter().map(|t| t.workflow.as_str()).collect();
-        let hosted = announce(&host, &base_url, &served) + consumers.len();
+        let served: Vec<&str> = kafka
+            .triggers
+            .iter()
+            .map(|t| t.workflow.as_str())
+            .chain(queues.iter().map(|t| t.workflow.as_str()))
+            .collect();
+        let hosted = announce(&host, &base_url, &served) + consumers.len() + queues.len();
         let resumed = host.recover()?;
         if resumed > 0 {
             eprintln!(
@@ -117,6 +138,7 @@ pub fn run(
         }
         let mut tasks = host.start_recurrences();
         tasks.append(&mut tasks_demo);
+        tasks.append(&mut amqp_tasks);
         tasks.push(tokio::spawn(housekeeping(store, retention_days)));
         if hosted == 0 && resumed == 0 {
             eprintln!(

@@ -15,6 +15,8 @@ pub struct AppHandlers {
     pub handlers: Handlers,
     /// HttpWebhook actions waiting for callbacks; the server delivers to them.
     pub callbacks: Arc<Callbacks>,
+    /// Peek-locked Service Bus messages, shared by the trigger and the settlement actions.
+    pub locks: Arc<crate::amqp::locks::Locks>,
     workflow: Arc<WorkflowAction>,
 }
 
@@ -51,12 +53,28 @@ impl AppHandlers {
         for id in crate::kafka::trigger::PROVIDERS {
             providers.register(id, send.clone());
         }
+        let locks = Arc::new(crate::amqp::locks::Locks::default());
+        let service_bus = crate::amqp::actions::ServiceBusActions {
+            locks: locks.clone(),
+            publishers: crate::amqp::connections(app, &settings)
+                .into_iter()
+                .map(|(name, uri)| {
+                    (
+                        name.to_lowercase(),
+                        crate::amqp::client::Publisher::new(uri),
+                    )
+                })
+                .collect(),
+            lock_duration: std::time::Duration::from_secs(60),
+        };
+        providers.register(crate::amqp::PROVIDER, Arc::new(service_bus));
         handlers.register(ActionType::ServiceProvider, Arc::new(providers));
         let workflow = WorkflowAction::new(outbound, settings);
         handlers.register(ActionType::Workflow, workflow.clone());
         Ok(AppHandlers {
             handlers,
             callbacks,
+            locks,
             workflow,
         })
     }

@@ -11,8 +11,11 @@
 //! - [`metrics`]: the connectors' metric names and descriptions.
 //! - [`service_provider`]: ServiceProvider actions routed to their connector.
 //!
-//! AMQP (RabbitMQ) and the AI gateway arrive with their issues; see ARCHITECTURE.md.
+//! - [`amqp`]: Service Bus workflows on RabbitMQ — queue and topic triggers, settlement, sending.
+//!
+//! The AI gateway arrives with its issue; see ARCHITECTURE.md.
 
+pub mod amqp;
 pub mod handlers;
 pub mod http;
 pub mod kafka;

@@ -9,6 +9,13 @@ pub const KAFKA_PAUSES: &str = "sluice_kafka_pauses_total";
 pub const KAFKA_DEAD_LETTERED: &str = "sluice_kafka_dead_lettered_total";
 pub const KAFKA_SEND: &str = "sluice_kafka_send_seconds";
 
+pub const AMQP_CONSUMED: &str = "sluice_amqp_messages_consumed_total";
+pub const AMQP_ACKED: &str = "sluice_amqp_messages_acked_total";
+pub const AMQP_NACKED: &str = "sluice_amqp_messages_nacked_total";
+pub const AMQP_DEAD_LETTERED: &str = "sluice_amqp_messages_dead_lettered_total";
+pub const AMQP_REDELIVERED: &str = "sluice_amqp_messages_redelivered_total";
+pub const AMQP_RECONNECTS: &str = "sluice_amqp_reconnects_total";
+
 /// Registers the descriptions with the installed recorder.
 pub fn describe() {
     describe_counter!(

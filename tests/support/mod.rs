@@ -3,6 +3,7 @@
 //! folders written into the target's temporary directory.
 #![allow(dead_code)]
 
+pub mod amqp;
 pub mod kafka;
 
 use serde_json::Value;

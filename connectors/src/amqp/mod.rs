@@ -1,0 +1,45 @@
+//! Service Bus workflows on RabbitMQ (AMQP 0.9.1, with lapin).
+//!
+//! [`connection`] (connections.json → an AMQP URI) → [`trigger`] (queue and topic
+//! subscriptions, auto-complete and peek-lock, prefetch as the concurrency bound, reconnection)
+//! and [`actions`] (settlement by lock token, sending with publisher confirms); [`client`]
+//! declares the topology and keeps the publishing connection; [`locks`] holds peek-locked
+//! messages.
+
+pub mod actions;
+pub mod client;
+pub mod connection;
+pub mod locks;
+pub mod trigger;
+
+pub use connection::PROVIDER;
+pub use trigger::AmqpTrigger;
+
+use sluice_engine::definition::App;
+use sluice_engine::runtime::Settings;
+
+/// The AMQP URI of connection `name`.
+pub fn uri_of(app: &App, name: &str, settings: &Settings) -> Result<String, String> {
+    let connection = app
+        .connections
+        .service_provider_connections
+        .iter()
+        .find(|(n, c)| {
+            n.eq_ignore_ascii_case(name) && c.service_provider.id.eq_ignore_ascii_case(PROVIDER)
+        })
+        .map(|(_, c)| c)
+        .ok_or_else(|| format!("connections.json has no Service Bus connection '{name}'"))?;
+    let values = sluice_engine::runtime::resolve_app_value(app, &connection.parameter_values)
+        .map_err(|e| format!("connections.json {name}: {e}"))?;
+    connection::amqp_uri(name, &values, settings)
+}
+
+/// The app's Service Bus connections that resolve, by name.
+pub fn connections(app: &App, settings: &Settings) -> Vec<(String, String)> {
+    app.connections
+        .service_provider_connections
+        .iter()
+        .filter(|(_, c)| c.service_provider.id.eq_ignore_ascii_case(PROVIDER))
+        .filter_map(|(name, _)| Some((name.clone(), uri_of(app, name, settings).ok()?)))
+        .collect()
+}
