@@ -367,3 +367,94 @@ fn corpus_service_bus_workflows_run_on_rabbitmq() {
     rt.block_on(delete(&ch, &q));
     rt.block_on(delete(&ch, "testqueue"));
 }
+
+/// sendMessage from one workflow to a topic; a subscription's peek-lock trigger on another
+/// receives it with the Service Bus fields mapped, and completes it.
+#[test]
+fn messages_sent_to_a_topic_reach_its_subscriptions() {
+    let rt = runtime();
+    let topic = queue("topic");
+    let sender = json!({"kind": "Stateless", "definition": {
+        "triggers": {"manual": {"type": "Request", "kind": "Http", "inputs": {}}},
+        "actions": {"Send": {"type": "ServiceProvider", "runAfter": {}, "inputs": {
+            "parameters": {"entityName": topic, "message": {"contentData": "@triggerBody()", "messageId": "order-7",
+                "correlationId": "corr-1", "userProperties": {"region": "eu"}}},
+            "serviceProviderConfiguration": {"connectionName": "serviceBus", "operationId": "sendMessage",
+                "serviceProviderId": "/serviceProviders/serviceBus"}}},
+            "Done": {"type": "Response", "runAfter": {"Send": ["Succeeded"]}, "inputs": {"statusCode": 200}}}}});
+    let receiver = json!({"kind": "Stateful", "definition": {
+        "triggers": {"messages": {"type": "ServiceProvider", "splitOn": "@triggerOutputs()?['body']", "inputs": {
+            "parameters": {"topicName": topic, "subscriptionName": "audit"},
+            "serviceProviderConfiguration": {"connectionName": "serviceBus", "operationId": "peekLockTopicMessagesV2",
+                "serviceProviderId": "/serviceProviders/serviceBus"}}}},
+        "actions": {
+            "Seen": {"type": "Compose", "runAfter": {}, "inputs": {"id": "@triggerBody()?['messageId']",
+                "correlation": "@triggerBody()?['correlationId']", "region": "@triggerBody()?['userProperties']?['region']",
+                "qty": "@triggerBody()?['contentData']?['qty']", "type": "@triggerBody()?['contentType']"}},
+            "Complete": {"type": "ServiceProvider", "runAfter": {"Seen": ["Succeeded"]}, "inputs": {
+                "parameters": {"lockToken": "@triggerBody()?['lockToken']", "topicName": topic, "subscriptionName": "audit"},
+                "serviceProviderConfiguration": {"connectionName": "serviceBus", "operationId": "completeTopicMessageV2",
+                    "serviceProviderId": "/serviceProviders/serviceBus"}}}}}});
+    let dir = support::app("amqp-topic", &[("send", sender), ("receive", receiver)]);
+    let connections = json!({"serviceProviderConnections": {"serviceBus": {"parameterValues": {"amqpUri": support::amqp::URI},
+        "serviceProvider": {"id": "/serviceProviders/serviceBus"}}}});
+    std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
+    let sluice = start(&dir);
+    let (_c, ch) = rt.block_on(channel());
+    let subscription = format!("{topic}.audit");
+    wait_for(
+        Duration::from_secs(30),
+        "the subscription to be declared",
+        || {
+            rt.block_on(async {
+                let (_c, probe) = channel().await;
+                let passive = lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                };
+                probe
+                    .queue_declare(subscription.as_str().into(), passive, Default::default())
+                    .await
+                    .ok()
+                    .map(|_| ())
+            })
+        },
+    );
+    let (status, _, body) = support::request(
+        &sluice.base,
+        "POST",
+        "/api/send/triggers/manual/invoke",
+        Some(&json!({"qty": 3})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let api = "/runtime/webhooks/workflow/api/management/workflows/receive/runs";
+    let id = wait_for(Duration::from_secs(30), "the subscription's run", || {
+        let list = get_json(&sluice.base, &format!("{api}?status=Succeeded&top=1"));
+        list["value"]
+            .as_array()
+            .unwrap()
+            .first()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+    });
+    let run = get_json(&sluice.base, &format!("{api}/{id}"));
+    let seen = run["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "Seen")
+        .unwrap();
+    assert_eq!(
+        seen["outputs"],
+        json!({"id": "order-7", "correlation": "corr-1", "region": "eu", "qty": 3, "type": "application/json"})
+    );
+    assert_eq!(rt.block_on(depth(&ch, &subscription)), 0, "completed");
+    rt.block_on(delete(&ch, &subscription));
+    rt.block_on(async {
+        let _ = ch
+            .exchange_delete(
+                topic.as_str().into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await;
+    });
+}

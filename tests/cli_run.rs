@@ -47,5 +47,9 @@ fn run_hosts_recurrences_and_reports_rates() {
             && text.contains("sluice: sustained: Kafka topic 'events'"),
         "the sustained workflow's Event Hubs trigger on the embedded cluster:\n{text}"
     );
+    assert!(
+        text.contains("sluice: queue-orders: RabbitMQ queue 'orders' (peek-lock, prefetch"),
+        "the queue-driven sample on RabbitMQ:\n{text}"
+    );
     assert!(ran, "no run reported:\n{text}");
 }

@@ -19,7 +19,7 @@ fn stdout(o: &Output) -> String {
 fn the_sample_app_is_valid() {
     let out = sluice(&["validate", "workflows"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("4 workflows checked: 4 valid, 0 invalid; 0 errors, 0 warnings"));
+    assert!(stdout(&out).contains("5 workflows checked: 5 valid, 0 invalid; 0 errors, 0 warnings"));
 }
 
 #[test]
@@ -57,7 +57,14 @@ fn json_format_lists_workflows_and_problems() {
         .collect();
     assert_eq!(
         names,
-        ["heartbeat", "hello", "orders", "sustained", "two_triggers"]
+        [
+            "heartbeat",
+            "hello",
+            "orders",
+            "queue-orders",
+            "sustained",
+            "two_triggers"
+        ]
     );
     assert_eq!(doc["workflows"][2]["kind"], "Stateful");
     let problem = &doc["problems"][0];

@@ -123,15 +123,20 @@ impl AmqpTrigger {
     pub fn start(self, host: Arc<Host>, locks: Arc<Locks>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
+            let mut last_error = String::new();
             loop {
                 let started = Instant::now();
                 if let Err(e) = self.consume(&host, &locks).await {
-                    eprintln!(
-                        "sluice: {}: queue '{}' on {}: {e}; reconnecting",
-                        self.workflow,
-                        self.queue,
-                        redact(&self.uri)
-                    );
+                    // Said once per new error, not at every retry while the broker is away.
+                    if e != last_error {
+                        eprintln!(
+                            "sluice: {}: queue '{}' on {}: {e}; reconnecting",
+                            self.workflow,
+                            self.queue,
+                            redact(&self.uri)
+                        );
+                        last_error = e;
+                    }
                 }
                 metrics::counter!(names::AMQP_RECONNECTS, "queue" => self.queue.clone())
                     .increment(1);
