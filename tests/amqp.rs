@@ -11,12 +11,38 @@ use std::time::Duration;
 use support::amqp::{app, channel, delete, depth, publish, queue};
 use support::{get_json, mock_function, settings, start, wait_for};
 
+/// The tests take turns: one of them closes every connection on the broker.
+static BROKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    BROKER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// Waits until the engine has declared `queue` (a failed passive declare closes its channel,
+/// so each probe opens its own).
+fn wait_declared(rt: &tokio::runtime::Runtime, queue: &str) {
+    wait_for(Duration::from_secs(30), "the queue to be declared", || {
+        rt.block_on(async {
+            let (_c, probe) = channel().await;
+            let passive = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            probe
+                .queue_declare(queue.into(), passive, Default::default())
+                .await
+                .ok()
+                .map(|_| ())
+        })
+    });
 }
 
 fn runs(base: &str) -> Vec<Value> {
@@ -44,6 +70,7 @@ fn assert_exactly_once(base: &str, count: usize) {
 #[test]
 fn fifty_thousand_messages_run_exactly_once() {
     const MESSAGES: usize = 50_000;
+    let _turn = exclusive();
     let rt = runtime();
     let q = queue("bulk");
     let dir = app(
@@ -56,21 +83,7 @@ fn fifty_thousand_messages_run_exactly_once() {
     );
     let sluice = start(&dir);
     let (_c, ch) = rt.block_on(channel());
-    wait_for(Duration::from_secs(30), "the queue to be declared", || {
-        // A failed passive declare closes its channel: a fresh one each time.
-        rt.block_on(async {
-            let (_c, probe) = channel().await;
-            let passive = lapin::options::QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            };
-            probe
-                .queue_declare(q.as_str().into(), passive, Default::default())
-                .await
-                .ok()
-                .map(|_| ())
-        })
-    });
+    wait_declared(&rt, &q);
     rt.block_on(publish(
         &ch,
         &q,
@@ -97,6 +110,7 @@ fn fifty_thousand_messages_run_exactly_once() {
 #[test]
 fn a_dropped_connection_is_recovered_without_loss() {
     const MESSAGES: usize = 3_000;
+    let _turn = exclusive();
     let rt = runtime();
     let q = queue("drop");
     let function = mock_function(&["--latency-ms", "2"]);
@@ -164,6 +178,7 @@ fn settle(operation: &str, extra: Value) -> Value {
 
 #[test]
 fn peek_locked_messages_are_completed_abandoned_or_dead_lettered() {
+    let _turn = exclusive();
     let rt = runtime();
     let q = queue("peek");
     let body = "triggerBody()?['contentData']?['action']";
@@ -231,6 +246,7 @@ fn runs_total(base: &str) -> f64 {
 
 #[test]
 fn a_poison_message_is_dead_lettered_after_the_max_delivery_count() {
+    let _turn = exclusive();
     let rt = runtime();
     let q = queue("poison");
     let actions = json!({"Give_up": settle("abandonQueueMessageV2", json!({}))});
@@ -261,6 +277,7 @@ fn a_poison_message_is_dead_lettered_after_the_max_delivery_count() {
 
 #[test]
 fn prefetch_bounds_the_runs_in_flight() {
+    let _turn = exclusive();
     let rt = runtime();
     let q = queue("prefetch");
     let function = mock_function(&["--latency-ms", "50"]);
@@ -299,6 +316,7 @@ fn prefetch_bounds_the_runs_in_flight() {
 /// migration sample with `receiveQueueMessages` and `splitOn`.
 #[test]
 fn corpus_service_bus_workflows_run_on_rabbitmq() {
+    let _turn = exclusive();
     let rt = runtime();
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
     let read = |name: &str| -> Value {
@@ -372,6 +390,7 @@ fn corpus_service_bus_workflows_run_on_rabbitmq() {
 /// receives it with the Service Bus fields mapped, and completes it.
 #[test]
 fn messages_sent_to_a_topic_reach_its_subscriptions() {
+    let _turn = exclusive();
     let rt = runtime();
     let topic = queue("topic");
     let sender = json!({"kind": "Stateless", "definition": {
@@ -402,24 +421,7 @@ fn messages_sent_to_a_topic_reach_its_subscriptions() {
     let sluice = start(&dir);
     let (_c, ch) = rt.block_on(channel());
     let subscription = format!("{topic}.audit");
-    wait_for(
-        Duration::from_secs(30),
-        "the subscription to be declared",
-        || {
-            rt.block_on(async {
-                let (_c, probe) = channel().await;
-                let passive = lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                };
-                probe
-                    .queue_declare(subscription.as_str().into(), passive, Default::default())
-                    .await
-                    .ok()
-                    .map(|_| ())
-            })
-        },
-    );
+    wait_declared(&rt, &subscription);
     let (status, _, body) = support::request(
         &sluice.base,
         "POST",

@@ -8,8 +8,8 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, Instant};
-use support::{app, get_json, mock_function, request, settings, start, wait_for};
+use std::time::Instant;
+use support::{app, finished_runs, get_json, mock_function, request, settings, start};
 
 const MESSAGES: usize = 10_000;
 const PER_REQUEST: usize = 1_000;
@@ -49,33 +49,8 @@ fn ten_thousand_messages_through_dispatcher_and_enricher() {
         assert_eq!(status, 202, "{body}");
     }
     let api = "/runtime/webhooks/workflow/api/management/workflows/dispatcher/runs";
-    wait_for(
-        Duration::from_secs(300),
-        "a call per event at the function",
-        || {
-            let stats = get_json(&function.base, "/_stats");
-            (stats["requests"].as_u64().unwrap() - stats["rejected"].as_u64().unwrap()
-                >= MESSAGES as u64)
-                .then_some(())
-        },
-    );
-    wait_for(
-        Duration::from_secs(60),
-        "every dispatcher run to end",
-        || {
-            let running = get_json(&sluice.base, &format!("{api}?status=Running&top=1"));
-            running["value"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-                .then_some(())
-        },
-    );
+    let runs = finished_runs(&sluice, &function, "dispatcher", MESSAGES as u64);
     let elapsed = began.elapsed();
-    let runs = get_json(&sluice.base, &format!("{api}?top=100000"))["value"]
-        .as_array()
-        .unwrap()
-        .clone();
     assert_eq!(runs.len(), MESSAGES, "one run per event");
     let failed: Vec<_> = runs.iter().filter(|r| r["status"] != "Succeeded").collect();
     assert!(

@@ -7,8 +7,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::Duration;
-use support::{app, get_json, mock_function, request, settings, start, wait_for};
+use support::{app, finished_runs, get_json, mock_function, request, settings, start};
 
 const EVENTS: usize = 2_000;
 
@@ -52,29 +51,7 @@ fn a_throttled_child_is_never_overrun_and_no_event_is_lost() {
     let started: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(started["runs"].as_array().unwrap().len(), EVENTS);
 
-    let api = "/runtime/webhooks/workflow/api/management/workflows/parent/runs";
-    wait_for(
-        Duration::from_secs(300),
-        "a call per event at the function",
-        || {
-            let stats = get_json(&function.base, "/_stats");
-            (stats["requests"].as_u64().unwrap() - stats["rejected"].as_u64().unwrap()
-                >= EVENTS as u64)
-                .then_some(())
-        },
-    );
-    wait_for(Duration::from_secs(60), "every parent run to end", || {
-        let running = get_json(&sluice.base, &format!("{api}?status=Running&top=1"));
-        running["value"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    });
-    let finished = get_json(&sluice.base, &format!("{api}?top=100000"))["value"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let finished = finished_runs(&sluice, &function, "parent", EVENTS as u64);
     assert_eq!(finished.len(), EVENTS, "one run per event");
     let failed: Vec<_> = finished
         .iter()

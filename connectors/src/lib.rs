@@ -10,6 +10,7 @@
 //! - [`handlers`]: an app's action handlers, wired from its settings and connections.json.
 //! - [`metrics`]: the connectors' metric names and descriptions.
 //! - [`service_provider`]: ServiceProvider actions routed to their connector.
+//! - [`trigger_params`]: what the message-driven triggers read the same way.
 //!
 //! - [`amqp`]: Service Bus workflows on RabbitMQ — queue and topic triggers, settlement, sending.
 //!
@@ -21,5 +22,6 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod service_provider;
+pub mod trigger_params;
 
 pub use handlers::AppHandlers;

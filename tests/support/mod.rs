@@ -186,3 +186,26 @@ pub fn settings(app: &Path, values: &[(&str, &str)]) {
     let doc = serde_json::json!({"IsEncrypted": false, "Values": values});
     std::fs::write(app.join("local.settings.json"), doc.to_string()).unwrap();
 }
+
+/// Waits until `function` (a `sluice mock function`) has served `calls` requests and no run
+/// of `workflow` is still running; returns every run of `workflow` from the management API.
+pub fn finished_runs(sluice: &Sluice, function: &Sluice, workflow: &str, calls: u64) -> Vec<Value> {
+    let api = format!("/runtime/webhooks/workflow/api/management/workflows/{workflow}/runs");
+    wait_for(
+        Duration::from_secs(300),
+        "a call per event at the function",
+        || {
+            let stats = get_json(&function.base, "/_stats");
+            let served = stats["requests"].as_u64()? - stats["rejected"].as_u64()?;
+            (served >= calls).then_some(())
+        },
+    );
+    wait_for(Duration::from_secs(60), "every run to end", || {
+        let running = get_json(&sluice.base, &format!("{api}?status=Running&top=1"));
+        running["value"].as_array()?.is_empty().then_some(())
+    });
+    get_json(&sluice.base, &format!("{api}?top=100000"))["value"]
+        .as_array()
+        .unwrap()
+        .clone()
+}

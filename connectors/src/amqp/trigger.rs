@@ -28,8 +28,6 @@ use sluice_engine::runtime::Settings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const DEFAULT_IN_FLIGHT: usize = 1_000;
-
 /// One workflow's Service Bus trigger.
 #[derive(Debug, Clone)]
 pub struct AmqpTrigger {
@@ -88,19 +86,10 @@ impl AmqpTrigger {
                 ),
                 None => text("queueName").ok_or_else(|| at("no 'queueName'".into()))?,
             };
-            let lock_duration = match text("lockDuration") {
-                Some(d) => sluice_engine::definition::duration::IsoDuration::parse(&d)
-                    .map_err(at)?
-                    .as_duration(),
-                None => Duration::from_secs(60),
-            };
-            let concurrency = trigger.options.runtime_configuration.concurrency.as_ref();
-            let runs = concurrency
-                .and_then(|c| c.runs)
-                .map_or(DEFAULT_IN_FLIGHT, |r| r as usize);
-            let waiting = concurrency
-                .and_then(|c| c.maximum_waiting_runs)
-                .map_or(0, |w| w as usize);
+            let lock_duration =
+                crate::trigger_params::duration(&params, "lockDuration", Duration::from_secs(60))
+                    .map_err(at)?;
+            let (runs, waiting) = crate::trigger_params::in_flight(trigger, |_| 0);
             found.push(AmqpTrigger {
                 workflow: name.clone(),
                 uri,

@@ -20,9 +20,6 @@ use std::time::Duration;
 /// The service providers this connector serves.
 pub const PROVIDERS: [&str; 2] = ["/serviceProviders/eventHub", "/serviceProviders/kafka"];
 
-/// Events in flight per trigger when the workflow sets no concurrency.
-const DEFAULT_IN_FLIGHT: usize = 1_000;
-
 /// One workflow's Kafka trigger, configured.
 #[derive(Debug, Clone)]
 pub struct KafkaTrigger {
@@ -72,19 +69,10 @@ impl KafkaTrigger {
             let topic = text("eventHubName")
                 .or_else(|| text("topic"))
                 .ok_or_else(|| at("no 'eventHubName' (the topic)".into()))?;
-            let max_wait = match text("maxWaitTime") {
-                Some(d) => sluice_engine::definition::duration::IsoDuration::parse(&d)
-                    .map_err(|e| at(format!("maxWaitTime: {e}")))?
-                    .as_duration(),
-                None => Duration::from_secs(1),
-            };
-            let concurrency = trigger.options.runtime_configuration.concurrency.as_ref();
-            let runs = concurrency
-                .and_then(|c| c.runs)
-                .map_or(DEFAULT_IN_FLIGHT, |r| r as usize);
-            let waiting = concurrency
-                .and_then(|c| c.maximum_waiting_runs)
-                .map_or(runs.min(100), |w| w as usize);
+            let max_wait =
+                crate::trigger_params::duration(&params, "maxWaitTime", Duration::from_secs(1))
+                    .map_err(at)?;
+            let (runs, waiting) = crate::trigger_params::in_flight(trigger, |runs| runs.min(100));
             triggers.push(KafkaTrigger {
                 workflow: name.clone(),
                 group: text("consumerGroup").unwrap_or_else(|| "$Default".into()),
