@@ -460,3 +460,59 @@ fn messages_sent_to_a_topic_reach_its_subscriptions() {
             .await;
     });
 }
+
+/// Without splitOn a run gets a batch of messages, at most `maxMessageBatchSize`.
+#[test]
+fn without_split_on_a_run_gets_a_batch() {
+    let _turn = exclusive();
+    let rt = runtime();
+    let q = queue("batch");
+    let actions =
+        json!({"Count": {"type": "Compose", "runAfter": {}, "inputs": "@length(triggerBody())"}});
+    let dir = app(
+        "amqp-batch",
+        "Stateful",
+        "receiveQueueMessages",
+        &q,
+        json!({"maxMessageBatchSize": 5}),
+        actions,
+    );
+    let mut workflow: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("consume/workflow.json")).unwrap())
+            .unwrap();
+    workflow["definition"]["triggers"]["messages"]
+        .as_object_mut()
+        .unwrap()
+        .remove("splitOn");
+    std::fs::write(dir.join("consume/workflow.json"), workflow.to_string()).unwrap();
+    let sluice = start(&dir);
+    wait_declared(&rt, &q);
+    let (_c, ch) = rt.block_on(channel());
+    rt.block_on(publish(
+        &ch,
+        &q,
+        (0..12).map(|n| json!({"n": n}).to_string()),
+    ));
+    let sizes = wait_for(Duration::from_secs(30), "every message in a run", || {
+        let api = "/runtime/webhooks/workflow/api/management/workflows/consume/runs";
+        let done: Vec<i64> = runs(&sluice.base)
+            .iter()
+            .filter(|r| r["status"] == "Succeeded")
+            .map(|r| {
+                get_json(
+                    &sluice.base,
+                    &format!("{api}/{}", r["id"].as_str().unwrap()),
+                )["actions"][0]["outputs"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        (done.iter().sum::<i64>() == 12).then_some(done)
+    });
+    assert!(
+        sizes.iter().all(|n| *n <= 5),
+        "batches of at most 5: {sizes:?}"
+    );
+    assert!(sizes.len() < 12, "messages were batched: {sizes:?}");
+    rt.block_on(delete(&ch, &q));
+}

@@ -7,8 +7,9 @@
 //! `maxDeliveryCount` deliveries (default 10, as Service Bus). `lockDuration` (default PT1M) is
 //! how long a peek-locked message waits for its settlement before it is abandoned.
 //!
-//! The consumer's prefetch is the workflow's runs + waiting runs, so at most that many
-//! messages are in flight. Auto-complete messages are acknowledged when their run has finished
+//! With `splitOn` each message is a run; without, a run gets up to `maxMessageBatchSize`
+//! (default 20) messages that arrive within a second. The consumer's prefetch is the
+//! workflow's runs + waiting runs, so at most that many messages are in flight. Auto-complete messages are acknowledged when their run has finished
 //! (a stateful run is then durable); peek-locked ones when the workflow settles them. A
 //! stateful workflow runs a redelivered message (same `messageId`) once. The consumer
 //! reconnects (with backoff) when the connection drops; unacknowledged messages come back.
@@ -40,7 +41,13 @@ pub struct AmqpTrigger {
     pub max_deliveries: u32,
     pub prefetch: u16,
     pub stateful: bool,
+    /// One run per message (`splitOn`), or batches of up to `batch_size` messages.
+    pub split: bool,
+    pub batch_size: usize,
 }
+
+/// How long a batch waits to fill (without splitOn).
+const BATCH_WAIT: Duration = Duration::from_secs(1);
 
 impl AmqpTrigger {
     pub fn for_app(app: &App, settings: &Settings) -> Result<Vec<AmqpTrigger>, String> {
@@ -103,6 +110,11 @@ impl AmqpTrigger {
                     .max(1),
                 prefetch: (runs + waiting).clamp(1, u16::MAX as usize) as u16,
                 stateful: workflow.kind == sluice_engine::definition::WorkflowKind::Stateful,
+                split: trigger.split_on.is_some(),
+                batch_size: text("maxMessageBatchSize")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(20)
+                    .max(1),
             });
         }
         Ok(found)
@@ -164,84 +176,106 @@ impl AmqpTrigger {
             )
             .await
             .map_err(|e| e.to_string())?;
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery.map_err(|e| e.to_string())?;
+        while let Some(first) = consumer.next().await {
+            let mut batch = vec![first.map_err(|e| e.to_string())?];
+            if !self.split {
+                // Without splitOn a run gets the messages that arrive within a second, up to
+                // the batch size, as the Service Bus trigger does.
+                let deadline = tokio::time::Instant::now() + BATCH_WAIT;
+                while batch.len() < self.batch_size {
+                    match tokio::time::timeout_at(deadline, consumer.next()).await {
+                        Ok(Some(next)) => batch.push(next.map_err(|e| e.to_string())?),
+                        _ => break,
+                    }
+                }
+            }
+            self.submit(host, locks, batch).await;
+        }
+        Err("the consumer was cancelled".into())
+    }
+
+    /// Hands messages to the workflow (one with splitOn, else a batch) and settles them when
+    /// the run ends: acknowledged (auto-complete), left to the workflow (peek-lock), or
+    /// refused (dead-lettered by the broker).
+    async fn submit(
+        &self,
+        host: &Arc<Host>,
+        locks: &Arc<Locks>,
+        batch: Vec<lapin::message::Delivery>,
+    ) {
+        let mut events = Vec::with_capacity(batch.len());
+        for delivery in &batch {
             metrics::counter!(names::AMQP_CONSUMED, "queue" => self.queue.clone()).increment(1);
             if delivery.redelivered {
                 metrics::counter!(names::AMQP_REDELIVERED, "queue" => self.queue.clone())
                     .increment(1);
             }
-            let event = event(&delivery, &self.queue);
-            let message_id = event
-                .get("messageId")
-                .map(to_text)
-                .filter(|m| !m.is_empty());
-            let event_id = message_id
-                .filter(|_| self.stateful)
-                .map(|m| format!("{}/{m}", self.queue));
+            let event = event(delivery, &self.queue);
             if self.peek_lock {
                 let token = to_text(event.get("lockToken").unwrap_or(&Value::Null));
-                locks.hold(
-                    token,
-                    Held {
-                        acker: delivery.acker.clone(),
-                        expires: Instant::now() + self.lock_duration,
-                        queue: self.queue.clone(),
-                        payload: delivery.data.clone(),
-                        properties: delivery.properties.clone(),
-                    },
-                );
-            }
-            let mut outputs = Map::default();
-            outputs.insert("headers".into(), Value::object(Map::default()));
-            outputs.insert("body".into(), Value::array(vec![event]));
-            let accepted = loop {
-                match host.accept(
-                    &self.workflow,
-                    Value::object(outputs.clone()),
-                    event_id.as_deref(),
-                ) {
-                    Ok(accepted) => break Some(accepted),
-                    Err(Rejected::QueueFull) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    Err(other) => {
-                        eprintln!(
-                            "sluice: {}: message refused ({other:?}); dead-lettering",
-                            self.workflow
-                        );
-                        break None;
-                    }
-                }
-            };
-            let (acker, queue, peek_lock) =
-                (delivery.acker.clone(), self.queue.clone(), self.peek_lock);
-            tokio::spawn(async move {
-                let settled = match accepted {
-                    Some(accepted) => {
-                        let _ = accepted.done.await;
-                        if peek_lock {
-                            return;
-                        }
-                        acker.ack(BasicAckOptions::default()).await.map(|_| "acked")
-                    }
-                    None => acker
-                        .nack(BasicNackOptions {
-                            requeue: false,
-                            ..Default::default()
-                        })
-                        .await
-                        .map(|_| "nacked"),
+                let held = Held {
+                    acker: delivery.acker.clone(),
+                    expires: Instant::now() + self.lock_duration,
+                    queue: self.queue.clone(),
+                    payload: delivery.data.clone(),
+                    properties: delivery.properties.clone(),
                 };
-                if let Ok(what) = settled {
-                    let name = if what == "acked" {
-                        names::AMQP_ACKED
-                    } else {
-                        names::AMQP_NACKED
-                    };
-                    metrics::counter!(name, "queue" => queue).increment(1);
-                }
-            });
+                locks.hold(token, held);
+            }
+            events.push(event);
         }
-        Err("the consumer was cancelled".into())
+        // A single message of a stateful workflow runs once however often it is delivered.
+        let event_id = match events.as_slice() {
+            [one] if self.stateful => one
+                .get("messageId")
+                .map(to_text)
+                .filter(|m| !m.is_empty())
+                .map(|m| format!("{}/{m}", self.queue)),
+            _ => None,
+        };
+        let mut outputs = Map::default();
+        outputs.insert("headers".into(), Value::object(Map::default()));
+        outputs.insert("body".into(), Value::array(events));
+        let outputs = Value::object(outputs);
+        let accepted = loop {
+            match host.accept(&self.workflow, outputs.clone(), event_id.as_deref()) {
+                Ok(accepted) => break Some(accepted),
+                Err(Rejected::QueueFull) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(other) => {
+                    eprintln!(
+                        "sluice: {}: message refused ({other:?}); dead-lettering",
+                        self.workflow
+                    );
+                    break None;
+                }
+            }
+        };
+        let ackers: Vec<_> = batch.iter().map(|d| d.acker.clone()).collect();
+        let (queue, peek_lock) = (self.queue.clone(), self.peek_lock);
+        tokio::spawn(async move {
+            if let Some(accepted) = accepted {
+                let _ = accepted.done.await;
+                if peek_lock {
+                    return;
+                }
+                for acker in ackers {
+                    if acker.ack(BasicAckOptions::default()).await.is_ok() {
+                        metrics::counter!(names::AMQP_ACKED, "queue" => queue.clone()).increment(1);
+                    }
+                }
+            } else {
+                for acker in ackers {
+                    let refuse = BasicNackOptions {
+                        requeue: false,
+                        ..Default::default()
+                    };
+                    if acker.nack(refuse).await.is_ok() {
+                        metrics::counter!(names::AMQP_NACKED, "queue" => queue.clone())
+                            .increment(1);
+                    }
+                }
+            }
+        });
     }
 }
 
