@@ -17,30 +17,34 @@ use tokio::sync::oneshot;
 /// Webhook actions waiting for their callback, by idempotency key.
 #[derive(Default)]
 pub struct Callbacks {
-    waiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+    /// Waiters by key: more than one only while an earlier attempt of the same action is
+    /// being torn down, and a callback goes to every one.
+    waiting: Mutex<HashMap<String, Vec<oneshot::Sender<Value>>>>,
 }
 
 impl Callbacks {
     fn register(&self, key: &str) -> oneshot::Receiver<Value> {
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(key.to_string(), tx);
+        self.lock().entry(key.to_string()).or_default().push(tx);
         rx
     }
 
     /// Hands a received callback (`{headers, body}`) to its waiting action; false when no
     /// action waits for that key.
     pub fn deliver(&self, key: &str, callback: Value) -> bool {
-        match self.lock().remove(key) {
-            Some(tx) => tx.send(callback).is_ok(),
-            None => false,
-        }
+        let waiters = self.lock().remove(key).unwrap_or_default();
+        let sent: Vec<bool> = waiters
+            .into_iter()
+            .map(|tx| tx.send(callback.clone()).is_ok())
+            .collect();
+        sent.contains(&true)
     }
 
     fn forget(&self, key: &str) {
         self.lock().remove(key);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Value>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<oneshot::Sender<Value>>>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -107,9 +111,14 @@ impl ActionHandler for HttpWebhookAction {
                 .await?
                 .into_result()?;
             subscription.unsubscribe = unsubscribe.map(|u| (self.outbound.clone(), u));
-            let callback = received.await.map_err(|_| {
-                ActionFailure::permanent("WebhookLost", "the callback registration was dropped")
-            })?;
+            let mut received = received;
+            let callback = loop {
+                match (&mut received).await {
+                    Ok(callback) => break callback,
+                    // Our registration went with another attempt's teardown: wait again.
+                    Err(_) => received = self.callbacks.register(call.idempotency_key),
+                }
+            };
             drop(subscription);
             let mut outputs = Map::default();
             outputs.insert("statusCode".into(), Value::from(200));
