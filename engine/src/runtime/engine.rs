@@ -190,8 +190,9 @@ impl Engine {
         event_id: &str,
         mocks: Arc<Mocks>,
     ) -> Result<RunRecord, Duplicate> {
-        let id = match self.claim(&plan, event_id, &Engine::new_run_id()) {
-            Claim::Fresh => Engine::new_run_id(),
+        let fresh_id = Engine::new_run_id();
+        let id = match self.claim(&plan, event_id, &fresh_id) {
+            Claim::Fresh => fresh_id,
             Claim::Orphaned(id) => Arc::from(id),
             Claim::Duplicate(run_id) => return Err(Duplicate { run_id }),
         };
