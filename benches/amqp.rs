@@ -81,19 +81,11 @@ fn main() {
             .basic_consume(queue.as_str().into(), "raw".into(), BasicConsumeOptions::default(), FieldTable::default())
             .await
             .unwrap();
-        // Acks are sent without waiting for each one's completion before the next delivery, as
-        // the trigger does; the rate counts until every ack has completed.
+        // The plain consumer loop: receive, acknowledge, next.
         let started = Instant::now();
-        let mut acks = futures_util::stream::FuturesUnordered::new();
         for _ in 0..messages {
             let delivery = consumer.next().await.unwrap().unwrap();
-            acks.push(async move { delivery.ack(BasicAckOptions::default()).await });
-            while acks.len() > 1000 {
-                acks.next().await.unwrap().unwrap();
-            }
-        }
-        while let Some(ack) = acks.next().await {
-            ack.unwrap();
+            delivery.ack(BasicAckOptions::default()).await.unwrap();
         }
         let raw_rate = messages as f64 / started.elapsed().as_secs_f64();
         let _ = consumer_channel.close(200, "".into()).await;
