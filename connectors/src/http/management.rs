@@ -114,7 +114,9 @@ pub(super) async fn run_status(
             .into_response();
     }
     if let Some(Ok(Some(stored))) = server.host.engine.store().map(|s| s.run(&id)) {
-        let code = if stored.header.running {
+        // A finished header can be on disk a moment before its action tree (another tree of
+        // the same batch): until both are, the run still reads as running.
+        let code = if stored.header.running || stored.actions.is_none() {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK
