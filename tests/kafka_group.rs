@@ -58,7 +58,7 @@ fn two_engines_split_the_partitions_and_one_takes_over() {
     stop_gracefully(second.child.id());
     second.child.wait().unwrap();
     produce(&bootstrap, "in", 4_000, 4_000);
-    wait_until_committed(&bootstrap, "in", Duration::from_secs(120));
+    wait_until_committed(&bootstrap, "in", Duration::from_secs(300));
     let mut seen: HashSet<String> = HashSet::new();
     let first_runs = runs(&first);
     for r in &first_runs {
