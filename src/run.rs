@@ -149,9 +149,8 @@ pub fn run(
         }
         status_line(&stats).await;
         tasks.iter().for_each(|t| t.abort());
-        for consumer in &consumers {
-            consumer.task.abort();
-            consumer.commit();
+        for consumer in consumers {
+            consumer.close().await;
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -185,7 +184,24 @@ fn announce(host: &Host, base_url: &str, served: &[&str]) -> usize {
     hosted
 }
 
-/// Prints rates every second until Ctrl-C: a live line on a terminal, plain lines otherwise.
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, the two ways a host is asked to stop.
+async fn stop_requested() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated => {}
+    }
+}
+
+/// Prints rates every second until asked to stop: a live line on a terminal, plain lines otherwise.
 async fn status_line(stats: &Stats) {
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -200,9 +216,11 @@ async fn status_line(stats: &Stats) {
     let mut previous = (stats.snapshot(), Instant::now());
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.tick().await;
+    let stop = stop_requested();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut stop => break,
             _ = ticks.tick() => {
                 let now = (stats.snapshot(), Instant::now());
                 let line = describe(&now.0, &previous.0, now.1 - previous.1);

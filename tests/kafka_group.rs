@@ -55,10 +55,16 @@ fn two_engines_split_the_partitions_and_one_takes_over() {
         of_first.is_disjoint(&of_second),
         "each partition has one owner: {of_first:?} {of_second:?}"
     );
+    let stopping = std::time::Instant::now();
     stop_gracefully(second.child.id());
     second.child.wait().unwrap();
+    eprintln!("the second engine stopped in {:?}", stopping.elapsed());
     produce(&bootstrap, "in", 4_000, 4_000);
-    wait_until_committed(&bootstrap, "in", Duration::from_secs(300));
+    wait_until_committed(&bootstrap, "in", Duration::from_secs(120));
+    eprintln!(
+        "all offsets committed {:?} after the stop",
+        stopping.elapsed()
+    );
     let mut seen: HashSet<String> = HashSet::new();
     let first_runs = runs(&first);
     for r in &first_runs {

@@ -61,7 +61,9 @@ pub fn kafka_app(name: &str, kind: &str, bootstrap: &str, trigger_extra: Value) 
     }}});
     let dir = app(name, &[("ingest", workflow)]);
     let connections = json!({"serviceProviderConnections": {"hub": {
-        "parameterValues": {"bootstrapServers": "@appsetting('KafkaBootstrap')"},
+        "parameterValues": {"bootstrapServers": "@appsetting('KafkaBootstrap')",
+            // The mock cluster completes a rebalance only when a member's session expires.
+            "properties": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}},
         "serviceProvider": {"id": "/serviceProviders/eventHub"}, "displayName": "hub"}}});
     std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
     settings(&dir, &[("KafkaBootstrap", bootstrap)]);

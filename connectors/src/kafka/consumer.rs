@@ -103,16 +103,36 @@ impl ConsumerContext for TriggerContext {
     }
 }
 
-/// A started trigger: the loop's task and the consumer, for a final commit.
+/// A started trigger: the loop's task and the consumer, for a graceful close.
 pub struct Running {
-    pub task: tokio::task::JoinHandle<()>,
-    pub consumer: Arc<StreamConsumer<TriggerContext>>,
+    task: tokio::task::JoinHandle<()>,
+    consumer: Arc<StreamConsumer<TriggerContext>>,
+    shared: Arc<Shared>,
 }
 
 impl Running {
-    /// Commits what has been stored (at shutdown).
-    pub fn commit(&self) {
-        let _ = self.consumer.commit_consumer_state(CommitMode::Sync);
+    /// Stops taking events, lets the runs in flight finish (at most [`DRAIN_BOUND`]),
+    /// commits, and closes the consumer so it leaves its group at once: the partitions
+    /// move to the other members now rather than after the session timeout.
+    pub async fn close(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        let all = u32::try_from(self.shared.capacity).unwrap_or(u32::MAX);
+        let drained =
+            tokio::time::timeout(DRAIN_BOUND, self.shared.permits.acquire_many(all)).await;
+        if drained.is_err() {
+            eprintln!(
+                "sluice: closing the consumer of {} with runs still in flight",
+                self.shared.topic
+            );
+        }
+        let consumer = self.consumer;
+        // Closing polls the consumer until the group is left: blocking work.
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = consumer.commit_consumer_state(CommitMode::Sync);
+            drop(consumer);
+        })
+        .await;
     }
 }
 
@@ -130,6 +150,14 @@ pub fn start(
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("statistics.interval.ms", "5000");
+    let named = |key: &str| trigger.connection.properties.iter().any(|(k, _)| k == key);
+    if trigger.connection.bootstrap.is_none() && !named("session.timeout.ms") {
+        // The embedded (mock) cluster completes a rebalance only when a member's session
+        // expires, so a short session lets partitions move in seconds rather than 45.
+        config
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500");
+    }
     let shared = Arc::new(Shared {
         topic: trigger.topic.clone(),
         tracker: Mutex::default(),
@@ -153,8 +181,18 @@ pub fn start(
         .create()
         .map_err(|e| format!("dead-letter producer: {e}"))?;
     let consumer = Arc::new(consumer);
-    let task = tokio::spawn(consume(trigger, host, consumer.clone(), producer, shared));
-    Ok(Running { task, consumer })
+    let task = tokio::spawn(consume(
+        trigger,
+        host,
+        consumer.clone(),
+        producer,
+        shared.clone(),
+    ));
+    Ok(Running {
+        task,
+        consumer,
+        shared,
+    })
 }
 
 /// One event taken from a partition.
@@ -318,10 +356,11 @@ async fn submit(
                     (consumer.clone(), shared.clone(), trigger.topic.clone());
                 tokio::spawn(async move {
                     let _ = accepted.done.await;
-                    drop(permit);
                     for (partition, offset) in offsets {
                         finish(&consumer, &shared, &topic, partition, offset);
                     }
+                    // After the offsets: a closing consumer waits for every permit.
+                    drop(permit);
                     maybe_resume(&consumer, &shared);
                 });
                 return;
