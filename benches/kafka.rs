@@ -97,7 +97,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let engine_rate = (events - first) as f64 / started.elapsed().as_secs_f64();
-        running.task.abort();
+        running.close().await;
         let _ = std::fs::remove_dir_all(&dir);
         println!("kafka/raw_consume: {raw_rate:.0} events/s");
         println!("kafka/one_action_stateless_workflow: {engine_rate:.0} events/s");
