@@ -5,6 +5,7 @@
 
 mod demo;
 mod expr;
+mod gateway;
 mod invoke;
 mod kafka;
 mod mock;
@@ -54,6 +55,22 @@ enum Command {
     Mock {
         #[command(subcommand)]
         kind: MockKind,
+    },
+    /// The AI gateway as a standalone OpenAI-compatible proxy (/v1/chat/completions,
+    /// /v1/embeddings, the Azure OpenAI paths, /metrics). Stop with Ctrl-C.
+    Gateway {
+        /// A gateway.json (backends, pools, APIs and their policies; docs/gateway.md).
+        #[arg(long, conflicts_with = "backend")]
+        config: Option<PathBuf>,
+        /// An OpenAI-compatible base URL; repeat for a round-robin pool with no other policy.
+        #[arg(long)]
+        backend: Vec<String>,
+        /// The port on 127.0.0.1 (0: any free port; the URL is printed).
+        #[arg(long, default_value_t = 7074)]
+        port: u16,
+        /// Where the semantic cache keeps its store (default: beside the config file).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Produce synthetic JSON events to a Kafka topic (any cluster, the embedded one of
     /// `sluice run` included), at a fixed rate.
@@ -178,6 +195,35 @@ enum RunsCommand {
 
 #[derive(Subcommand)]
 enum MockKind {
+    /// An OpenAI-compatible model provider: chat completions (streaming too) with usage
+    /// counted by tiktoken, deterministic embeddings, injectable 429/5xx. GET /_stats gives
+    /// the counters; POST /_faults changes the faults while running.
+    Llm {
+        /// The port on 127.0.0.1 (0: any free port; the URL is printed).
+        #[arg(long, default_value_t = 7073)]
+        port: u16,
+        /// Named in every answer's `x-mock-name` header.
+        #[arg(long, default_value = "mock-llm")]
+        name: String,
+        /// Milliseconds each request takes.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Words in a reply (fewer when max_tokens asks for fewer).
+        #[arg(long, default_value_t = 16)]
+        completion_tokens: u64,
+        /// Fraction of requests (0–1) answered with --fail-status.
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+        /// Answer the first N requests with --fail-status.
+        #[arg(long, default_value_t = 0)]
+        fail_first: u64,
+        /// The status of an injected fault (429, 500, 503, …).
+        #[arg(long, default_value_t = 429)]
+        fail_status: u16,
+        /// The Retry-After of an injected fault, in seconds.
+        #[arg(long)]
+        retry_after: Option<f64>,
+    },
     /// A JSON function: `?ean=E` answers {"skus":["sku-E"]} (the burst benchmark's retail
     /// function), anything else echoes the request. GET /_stats gives the counters.
     Function {
@@ -218,6 +264,38 @@ fn main() -> ExitCode {
             mocks,
             demo,
         } => run::run(&app, data.as_deref(), port, mocks.as_deref(), demo),
+        Command::Mock {
+            kind:
+                MockKind::Llm {
+                    port,
+                    name,
+                    latency_ms,
+                    completion_tokens,
+                    fail_rate,
+                    fail_first,
+                    fail_status,
+                    retry_after,
+                },
+        } => mock::llm(
+            port,
+            sluice_connectors::gateway::mock_llm::MockLlmConfig {
+                name,
+                latency: std::time::Duration::from_millis(latency_ms),
+                completion_tokens,
+                faults: sluice_connectors::gateway::mock_llm::Faults {
+                    fail_rate,
+                    fail_first,
+                    fail_status,
+                    retry_after,
+                },
+            },
+        ),
+        Command::Gateway {
+            config,
+            backend,
+            port,
+            data,
+        } => gateway::run(config.as_deref(), &backend, port, data.as_deref()),
         Command::Mock {
             kind:
                 MockKind::Function {

@@ -92,8 +92,14 @@ pub fn run(
         let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), Some(metrics_handle))
             .with_callbacks(handlers.callbacks.clone())
             .with_access_keys(|name| settings(name));
+        let mut router = sluice_connectors::http::router(server);
+        if let Some(gateway) = &handlers.gateway {
+            router = router.merge(sluice_connectors::gateway::server::router(gateway.clone()));
+            eprintln!("sluice: the AI gateway of gateway.json serves {base_url}/v1");
+        }
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, sluice_connectors::http::router(server)).await {
+            if let Err(e) = axum::serve(listener, service).await {
                 eprintln!("sluice: the HTTP server stopped: {e}");
             }
         });

@@ -17,6 +17,9 @@ pub struct AppHandlers {
     pub callbacks: Arc<Callbacks>,
     /// Peek-locked Service Bus messages, shared by the trigger and the settlement actions.
     pub locks: Arc<crate::amqp::locks::Locks>,
+    /// The AI gateway of the app's `gateway.json`, if it has one (served by `sluice run`
+    /// beside the app's routes, and used in-process by `openai` actions).
+    pub gateway: Option<Arc<crate::gateway::Gateway>>,
     workflow: Arc<WorkflowAction>,
 }
 
@@ -68,6 +71,9 @@ impl AppHandlers {
             lock_duration: std::time::Duration::from_secs(60),
         };
         providers.register(crate::amqp::PROVIDER, Arc::new(service_bus));
+        let gateway = load_gateway(app, &settings)?;
+        let openai = crate::gateway::action::OpenAiActions::new(app, gateway.as_ref())?;
+        providers.register(crate::gateway::action::PROVIDER, Arc::new(openai));
         handlers.register(ActionType::ServiceProvider, Arc::new(providers));
         let workflow = WorkflowAction::new(outbound, settings);
         handlers.register(ActionType::Workflow, workflow.clone());
@@ -75,6 +81,7 @@ impl AppHandlers {
             handlers,
             callbacks,
             locks,
+            gateway,
             workflow,
         })
     }
@@ -83,4 +90,21 @@ impl AppHandlers {
     pub fn attach(&self, host: &Arc<Host>) {
         self.workflow.attach(host);
     }
+}
+
+/// The app's `gateway.json`, if present. In-process, the semantic cache is kept in memory
+/// (several hosts may share one app folder; `sluice gateway` keeps it on disk).
+fn load_gateway(
+    app: &App,
+    settings: &sluice_engine::runtime::Settings,
+) -> Result<Option<Arc<crate::gateway::Gateway>>, String> {
+    let path = app.root.join("gateway.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let config = crate::gateway::config::GatewayConfig::load(&path)?;
+    let setting = |name: &str| settings(name).or_else(|| std::env::var(name).ok());
+    crate::gateway::Gateway::new(config, &setting, None)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -13,10 +13,11 @@
 //! - [`trigger_params`]: what the message-driven triggers read the same way.
 //!
 //! - [`amqp`]: Service Bus workflows on RabbitMQ — queue and topic triggers, settlement, sending.
-//!
-//! The AI gateway arrives with its issue; see ARCHITECTURE.md.
+//! - [`gateway`]: the AI gateway — token limits, token metrics, backend pools with circuit
+//!   breakers, the semantic cache, the OpenAI-compatible surface, `sluice mock llm`.
 
 pub mod amqp;
+pub mod gateway;
 pub mod handlers;
 pub mod http;
 pub mod kafka;

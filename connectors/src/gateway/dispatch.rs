@@ -1,0 +1,441 @@
+//! One request through an API: cache lookup, token reservation, backend selection with
+//! retries, and on the way back settlement, metrics and cache store.
+
+use super::backend::{retry_after, Backend, Usage};
+use super::cache::Lookup;
+use super::key::KeyContext;
+use super::limit::{Refusal, Remaining, Reservation};
+use super::stream::{metered, Settle};
+use super::{tokens, Api, Gateway, GatewayRequest, GatewayResponse, Operation, ResponseBody};
+use crate::metrics as names;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The parts of a request the policies read.
+pub(super) struct Facts {
+    pub api: String,
+    pub operation: &'static str,
+    pub model: String,
+    pub headers: HeaderMap,
+    pub client_ip: Option<std::net::IpAddr>,
+    pub workflow: Option<String>,
+}
+
+impl Facts {
+    pub fn context<'a>(&'a self, backend: &'a str) -> KeyContext<'a> {
+        KeyContext {
+            headers: &self.headers,
+            client_ip: self.client_ip,
+            workflow: self.workflow.as_deref(),
+            api: &self.api,
+            operation: self.operation,
+            model: &self.model,
+            backend,
+        }
+    }
+}
+
+pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayResponse {
+    let api_name = request
+        .api
+        .clone()
+        .unwrap_or_else(|| gw.default_api.clone());
+    let Some(api) = gw.apis.get(&api_name).cloned() else {
+        return GatewayResponse::error(
+            StatusCode::NOT_FOUND,
+            "api_not_found",
+            format!("no API '{api_name}' in the gateway"),
+        );
+    };
+    if !gw.subscription_keys.is_empty() {
+        let facts = facts(&api.name, &request, "");
+        let key = facts.context("").subscription().to_string();
+        if !gw.subscription_keys.contains(&key) {
+            return GatewayResponse::error(StatusCode::UNAUTHORIZED, "invalid_api_key", "a valid subscription key is required (api-key, Authorization: Bearer or Ocp-Apim-Subscription-Key)");
+        }
+    }
+    let mut body: Option<Value> = None;
+    if !matches!(request.operation, Operation::Function(_)) {
+        match serde_json::from_slice::<Value>(&request.body) {
+            Ok(v) if v.is_object() => body = Some(v),
+            _ => {
+                return GatewayResponse::error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    "the request body is not a JSON object",
+                )
+            }
+        }
+    }
+    let model = body
+        .as_ref()
+        .and_then(|b| b.get("model"))
+        .and_then(Value::as_str)
+        .or(request.deployment.as_deref())
+        .unwrap_or("")
+        .to_string();
+    let mut facts = facts(&api.name, &request, &model);
+    facts.model = model;
+    let streaming = body
+        .as_ref()
+        .and_then(|b| b.get("stream"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    // 1. The semantic cache.
+    let mut lookup = None;
+    if let (Some(cache), Some(b), Operation::ChatCompletions) =
+        (&api.cache, &body, &request.operation)
+    {
+        match cache.lookup(gw, &facts, b, streaming).await {
+            Lookup::Hit { body, distance } => {
+                metrics::counter!(names::GATEWAY_CACHE, "api" => api.name.clone(), "result" => "hit").increment(1);
+                let mut r = json_response(StatusCode::OK, body);
+                set(&mut r.headers, "x-sluice-cache", "hit");
+                set(
+                    &mut r.headers,
+                    "x-sluice-cache-distance",
+                    &format!("{distance:.4}"),
+                );
+                return r;
+            }
+            Lookup::Bypass => {}
+            miss @ Lookup::Miss { .. } => {
+                metrics::counter!(names::GATEWAY_CACHE, "api" => api.name.clone(), "result" => "miss").increment(1);
+                lookup = Some(miss);
+            }
+        }
+    }
+    // 2. The token limit.
+    let mut forwarded = request.body.clone();
+    if streaming {
+        if let Some(b) = body.as_mut() {
+            // Without this, streams carry no usage and could not be settled.
+            b["stream_options"]["include_usage"] = Value::Bool(true);
+            forwarded = Bytes::from(b.to_string());
+        }
+    }
+    let estimate = body
+        .as_ref()
+        .map_or(0, |b| estimate(&request.operation, &facts.model, b));
+    let mut reservation = None;
+    let mut remaining = Remaining::default();
+    if let Some((limiter, key, config)) = &api.limit {
+        let counter = key.render(&facts.context(""));
+        let reserve = if config.estimate_prompt_tokens {
+            estimate
+        } else {
+            0
+        };
+        match limiter.reserve(&counter, reserve) {
+            Ok((r, left)) => {
+                reservation = Some(r);
+                remaining = left;
+            }
+            Err(refusal) => return refused(&api, config, refusal),
+        }
+    }
+    // 3. The pool.
+    let started = Instant::now();
+    let (backend, response) = match forward(gw, &api, &request, &facts, forwarded).await {
+        Ok(answer) => answer,
+        Err(r) => {
+            release(&api, reservation);
+            return r;
+        }
+    };
+    metrics::histogram!(names::GATEWAY_BACKEND_DURATION, "backend" => backend.id.clone())
+        .record(started.elapsed().as_secs_f64());
+    let status = response.status();
+    metrics::counter!(names::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => status.as_u16().to_string()).increment(1);
+    let mut headers = pass_headers(response.headers());
+    set(&mut headers, "x-sluice-backend", &backend.id);
+    if lookup.is_some() {
+        set(&mut headers, "x-sluice-cache", "miss");
+    } else if api.cache.is_some() && streaming {
+        set(&mut headers, "x-sluice-cache", "bypass");
+    }
+    let settle = Settle {
+        api: api.clone(),
+        facts,
+        backend: backend.id.clone(),
+        reservation,
+        estimate,
+    };
+    let event_stream = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/event-stream"));
+    if streaming && status.is_success() && event_stream {
+        limit_headers(&api, &mut headers, remaining, Some(estimate));
+        return GatewayResponse {
+            status,
+            headers,
+            body: ResponseBody::Stream(metered(response, settle)),
+        };
+    }
+    let bytes = match response.bytes().await {
+        Ok(b) => b,
+        Err(e) => {
+            settle.finish(None);
+            return GatewayResponse::error(
+                StatusCode::BAD_GATEWAY,
+                "backend_error",
+                format!("backend '{}' broke off its answer: {e}", backend.id),
+            );
+        }
+    };
+    let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let usage = parsed.as_ref().and_then(Usage::from_body);
+    let consumed = usage.map(|u| u.total);
+    let left = settle.finish(usage);
+    limit_headers(
+        &api,
+        &mut headers,
+        left.unwrap_or(remaining),
+        consumed.or(Some(estimate)),
+    );
+    if let (Some(Lookup::Miss { store }), true) = (lookup, status.is_success()) {
+        if let Some(cache) = &api.cache {
+            cache.store(store, bytes.clone());
+        }
+    }
+    GatewayResponse {
+        status,
+        headers,
+        body: ResponseBody::Full(bytes),
+    }
+}
+
+fn facts(api: &str, request: &GatewayRequest, model: &str) -> Facts {
+    Facts {
+        api: api.to_string(),
+        operation: request.operation.name(),
+        model: model.to_string(),
+        headers: request.headers.clone(),
+        client_ip: request.client_ip,
+        workflow: request.workflow.clone(),
+    }
+}
+
+/// Prompt estimate plus the completion budget.
+fn estimate(operation: &Operation, model: &str, body: &Value) -> u64 {
+    match operation {
+        Operation::ChatCompletions => {
+            tokens::chat_prompt(model, body) + tokens::max_completion(body).unwrap_or(0)
+        }
+        Operation::Embeddings => tokens::embeddings_input(model, body),
+        Operation::Function(_) => 0,
+    }
+}
+
+fn refused(
+    api: &Api,
+    config: &super::config::TokenLimitConfig,
+    refusal: Refusal,
+) -> GatewayResponse {
+    let (status, code, wait, message) = match refusal {
+        Refusal::Rate {
+            retry_after,
+            needed,
+        } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            retry_after,
+            format!(
+                "token limit of {} per minute reached ({needed} needed); retry after {} s",
+                config.tokens_per_minute.unwrap_or(0),
+                retry_after.as_secs()
+            ),
+        ),
+        Refusal::Quota { retry_after } => (
+            StatusCode::FORBIDDEN,
+            "quota_exceeded",
+            retry_after,
+            format!(
+                "token quota of {} reached for this period",
+                config.token_quota.unwrap_or(0)
+            ),
+        ),
+    };
+    metrics::counter!(names::GATEWAY_LIMITED, "api" => api.name.clone(), "status" => status.as_u16().to_string()).increment(1);
+    let mut r = GatewayResponse::error(status, code, message);
+    set(
+        &mut r.headers,
+        &config.retry_after_header_name,
+        &wait.as_secs().to_string(),
+    );
+    r
+}
+
+fn release(api: &Api, reservation: Option<Reservation>) {
+    if let (Some((limiter, _, _)), Some(r)) = (&api.limit, reservation) {
+        limiter.settle(r, 0);
+    }
+}
+
+/// Sends the request to the pool's backends until one answers with something other than
+/// 429, 503 or a connection error, or the retries run out.
+async fn forward<'g>(
+    gw: &'g Gateway,
+    api: &Api,
+    request: &GatewayRequest,
+    facts: &Facts,
+    body: Bytes,
+) -> Result<(&'g Backend, reqwest::Response), GatewayResponse> {
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last: Option<GatewayResponse> = None;
+    for _ in 0..=api.pool.retries {
+        let now = Instant::now();
+        let chosen = api.pool.select(|i| {
+            if tried.contains(&i) {
+                Some(Duration::MAX)
+            } else {
+                gw.backends[i].breaker.open_for(now)
+            }
+        });
+        let i = match chosen {
+            Ok(i) => i,
+            Err(wait) => {
+                return Err(last.unwrap_or_else(|| unavailable(wait)));
+            }
+        };
+        tried.push(i);
+        let backend = &gw.backends[i];
+        let mut headers = HeaderMap::new();
+        set(&mut headers, "content-type", "application/json");
+        if let Some(accept) = request.headers.get("accept") {
+            headers.insert("accept", accept.clone());
+        }
+        backend.auth(&mut headers);
+        let sent = gw
+            .client
+            .post(
+                backend.url(
+                    &request.operation,
+                    request.deployment.as_deref().or(Some(&facts.model)
+                        .filter(|m| !m.is_empty())
+                        .map(|m| m.as_str())),
+                ),
+            )
+            .headers(headers)
+            .timeout(backend.timeout())
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                backend.record_status(status, response.headers());
+                if status != 429 && status != 503 {
+                    return Ok((backend, response));
+                }
+                metrics::counter!(names::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => status.to_string()).increment(1);
+                let mut headers = pass_headers(response.headers());
+                set(&mut headers, "x-sluice-backend", &backend.id);
+                let bytes = response.bytes().await.unwrap_or_default();
+                last = Some(GatewayResponse {
+                    status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    headers,
+                    body: ResponseBody::Full(bytes),
+                });
+            }
+            Err(e) => {
+                backend.record_error(&e);
+                metrics::counter!(names::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => "error").increment(1);
+                last = Some(GatewayResponse::error(
+                    StatusCode::BAD_GATEWAY,
+                    "backend_unreachable",
+                    format!("backend '{}': {e}", backend.id),
+                ));
+            }
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+/// 503 when every backend's breaker is open, with the time until the first closes.
+fn unavailable(wait: Duration) -> GatewayResponse {
+    let secs = if wait == Duration::MAX {
+        60
+    } else {
+        wait.as_secs_f64().ceil().max(1.0) as u64
+    };
+    let mut r = GatewayResponse::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_backend_available",
+        format!("every backend of the pool is unavailable; retry after {secs} s"),
+    );
+    set(&mut r.headers, "retry-after", &secs.to_string());
+    r
+}
+
+/// The backend's headers a client should see.
+fn pass_headers(from: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in from {
+        let n = name.as_str();
+        if n == "content-type"
+            || n == "retry-after"
+            || n == "retry-after-ms"
+            || n.starts_with("x-ratelimit")
+            || n.starts_with("openai-")
+            || n == "x-request-id"
+        {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(wait) = retry_after(from) {
+        // Our own clients get whole seconds too (the OpenAI SDKs read both).
+        set(
+            &mut headers,
+            "retry-after",
+            &wait.as_secs_f64().ceil().to_string(),
+        );
+    }
+    headers
+}
+
+fn limit_headers(api: &Api, headers: &mut HeaderMap, left: Remaining, consumed: Option<u64>) {
+    let Some((_, _, config)) = &api.limit else {
+        return;
+    };
+    if let Some(t) = left.tokens {
+        set(
+            headers,
+            &config.remaining_tokens_header_name,
+            &t.to_string(),
+        );
+    }
+    if let Some(q) = left.quota {
+        set(
+            headers,
+            &config.remaining_quota_tokens_header_name,
+            &q.to_string(),
+        );
+    }
+    if let Some(c) = consumed {
+        set(headers, &config.tokens_consumed_header_name, &c.to_string());
+    }
+}
+
+pub(super) fn json_response(status: StatusCode, body: Bytes) -> GatewayResponse {
+    let mut headers = HeaderMap::new();
+    set(&mut headers, "content-type", "application/json");
+    GatewayResponse {
+        status,
+        headers,
+        body: ResponseBody::Full(body),
+    }
+}
+
+pub(super) fn set(headers: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        axum::http::HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        headers.insert(n, v);
+    }
+}

@@ -1,0 +1,211 @@
+//! The AI gateway, modelled on the Azure API Management GenAI gateway.
+//!
+//! A request names an API (`gateway.json`); it passes, in order:
+//! 1. the semantic cache ([`cache`]): an exact or a similar prompt within the same `vary-by`
+//!    partition and the same sampling parameters is answered from cache;
+//! 2. the token limit ([`limit`]): the prompt estimate ([`tokens`]) plus `max_tokens` is
+//!    reserved per counter key ([`key`]), 429 over the rate, 403 over the quota;
+//! 3. the pool ([`pool`]): a backend is chosen by priority and weight, skipping those whose
+//!    breaker ([`breaker`]) is open; a 429, 503 or connection error sends the request to
+//!    another backend, so a client sees a 429 only when no backend has capacity;
+//! 4. on the way back the reservation is settled against `usage` (the final chunk of a
+//!    stream, [`stream`]), token metrics are counted, and a cache miss is stored.
+//!
+//! [`server`] serves the OpenAI-compatible surface (`sluice gateway`, and the same routes
+//! inside `sluice run`); [`action`] runs the `openai` service provider operations of
+//! workflows in-process; [`mock_llm`] is `sluice mock llm`.
+
+pub mod action;
+pub mod backend;
+pub mod breaker;
+pub mod cache;
+pub mod config;
+mod dispatch;
+pub mod key;
+pub mod limit;
+pub mod mock_llm;
+pub mod pool;
+pub mod server;
+pub mod stream;
+pub mod tokens;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use backend::Backend;
+use config::GatewayConfig;
+use futures_util::stream::BoxStream;
+use key::KeyTemplate;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a request asks a backend to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    ChatCompletions,
+    Embeddings,
+    /// A plain HTTP function: the path (and query) appended to the backend's URL.
+    Function(String),
+}
+
+impl Operation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::ChatCompletions => "chat.completions",
+            Operation::Embeddings => "embeddings",
+            Operation::Function(_) => "function",
+        }
+    }
+}
+
+/// One request to the gateway, from the HTTP surface or a workflow action.
+pub struct GatewayRequest {
+    /// The API; None: the default one.
+    pub api: Option<String>,
+    pub operation: Operation,
+    /// The Azure path's deployment, if the request came that way.
+    pub deployment: Option<String>,
+    pub body: Bytes,
+    pub headers: HeaderMap,
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The calling workflow, for in-process calls.
+    pub workflow: Option<String>,
+}
+
+pub enum ResponseBody {
+    Full(Bytes),
+    /// Server-sent events, passed through as they arrive.
+    Stream(BoxStream<'static, Result<Bytes, std::io::Error>>),
+}
+
+pub struct GatewayResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: ResponseBody,
+}
+
+impl GatewayResponse {
+    /// An error in the OpenAI error shape, which the SDKs read.
+    pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> GatewayResponse {
+        let body =
+            serde_json::json!({"error": {"message": message.into(), "type": code, "code": code}});
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().expect("valid"));
+        GatewayResponse {
+            status,
+            headers,
+            body: ResponseBody::Full(Bytes::from(body.to_string())),
+        }
+    }
+}
+
+/// An API, compiled: its pool and policies.
+pub(crate) struct Api {
+    name: String,
+    pool: pool::Pool,
+    limit: Option<(limit::TokenLimiter, KeyTemplate, config::TokenLimitConfig)>,
+    dimensions: Vec<(String, KeyTemplate)>,
+    cache: Option<cache::SemanticCache>,
+}
+
+/// The gateway: shared by the HTTP surface and the workflow actions of one process.
+pub struct Gateway {
+    backends: Vec<Backend>,
+    apis: HashMap<String, Arc<Api>>,
+    default_api: String,
+    subscription_keys: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl Gateway {
+    /// Builds the gateway; `setting` resolves app settings (API keys), `data` is where the
+    /// semantic cache keeps its store (None: in memory only).
+    pub fn new(
+        config: GatewayConfig,
+        setting: &dyn Fn(&str) -> Option<String>,
+        data: Option<&std::path::Path>,
+    ) -> Result<Arc<Gateway>, String> {
+        config.check()?;
+        let mut backends = Vec::new();
+        for (id, b) in &config.backends {
+            backends.push(Backend::new(id, b.clone(), setting)?);
+        }
+        let index = |id: &str| backends.iter().position(|b| b.id == id).expect("checked");
+        let db = match data {
+            Some(dir) if config.apis.values().any(|a| a.semantic_cache.is_some()) => Some(
+                sled::open(dir.join("gateway-cache"))
+                    .map_err(|e| format!("semantic cache store in {}: {e}", dir.display()))?,
+            ),
+            _ => None,
+        };
+        let mut apis = HashMap::new();
+        for (name, a) in &config.apis {
+            let limit = match &a.token_limit {
+                Some(l) => Some((
+                    limit::TokenLimiter::new(l),
+                    KeyTemplate::parse(&l.counter_key)
+                        .map_err(|e| format!("apis.{name}.tokenLimit.counterKey: {e}"))?,
+                    l.clone(),
+                )),
+                None => None,
+            };
+            let mut dims = a
+                .token_metrics
+                .as_ref()
+                .map(|m| m.dimensions.clone())
+                .unwrap_or_default();
+            if dims.is_empty() {
+                for d in ["api", "operation", "backend"] {
+                    dims.insert(d.into(), format!("{{{d}}}"));
+                }
+            }
+            let dimensions = dims
+                .into_iter()
+                .map(|(k, v)| {
+                    KeyTemplate::parse(&v)
+                        .map(|t| (k.clone(), t))
+                        .map_err(|e| format!("apis.{name}.tokenMetrics.dimensions.{k}: {e}"))
+                })
+                .collect::<Result<_, _>>()?;
+            let cache = match &a.semantic_cache {
+                Some(c) => Some(cache::SemanticCache::new(
+                    name,
+                    c.clone(),
+                    index(&c.embeddings_backend),
+                    db.as_ref(),
+                )?),
+                None => None,
+            };
+            let api = Api {
+                name: name.clone(),
+                pool: pool::Pool::new(&config.pools[&a.pool], index),
+                limit,
+                dimensions,
+                cache,
+            };
+            apis.insert(name.clone(), Arc::new(api));
+        }
+        let default_api = config.apis.keys().next().cloned().expect("checked");
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("gateway HTTP client: {e}"))?;
+        Ok(Arc::new(Gateway {
+            backends,
+            apis,
+            default_api,
+            subscription_keys: config.subscription_keys,
+            client,
+        }))
+    }
+
+    /// Whether the gateway has an API of this name.
+    pub fn has_api(&self, name: &str) -> bool {
+        self.apis.contains_key(name)
+    }
+
+    /// Handles one request through the API's policies and pool.
+    pub async fn call(&self, request: GatewayRequest) -> GatewayResponse {
+        dispatch::call(self, request).await
+    }
+}

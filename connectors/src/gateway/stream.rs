@@ -1,0 +1,126 @@
+//! Settlement after a call, and streams metered as they pass: the SSE chunks go to the
+//! client unchanged while the final chunk's `usage` (asked for with
+//! `stream_options.include_usage`) settles the token reservation when the stream ends.
+//! A stream that ends without usage (cut off, or a backend that ignores the option) keeps
+//! its reservation as the count: limits never under-count a stream.
+
+use super::backend::Usage;
+use super::dispatch::Facts;
+use super::limit::{Remaining, Reservation};
+use super::Api;
+use crate::metrics as names;
+use axum::body::Bytes;
+use futures_util::stream::{BoxStream, StreamExt};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What is left to do once the backend's usage is known.
+pub(super) struct Settle {
+    pub api: Arc<Api>,
+    pub facts: Facts,
+    pub backend: String,
+    pub reservation: Option<Reservation>,
+    pub estimate: u64,
+}
+
+impl Settle {
+    /// Settles the reservation (to `usage`, or to the estimate when the backend reported
+    /// none) and counts the tokens; returns what the limit has left.
+    pub fn finish(self, usage: Option<Usage>) -> Option<Remaining> {
+        let api = &self.api;
+        let counted = usage.unwrap_or(Usage {
+            prompt: self.estimate,
+            completion: 0,
+            total: self.estimate,
+            cached: 0,
+        });
+        let labels: Vec<(String, String)> = api
+            .dimensions
+            .iter()
+            .map(|(k, t)| (k.clone(), t.render(&self.facts.context(&self.backend))))
+            .collect();
+        let labels: Vec<metrics::Label> = labels
+            .into_iter()
+            .map(|(k, v)| metrics::Label::new(k, v))
+            .collect();
+        metrics::counter!(names::GATEWAY_PROMPT_TOKENS, labels.clone()).increment(counted.prompt);
+        metrics::counter!(names::GATEWAY_COMPLETION_TOKENS, labels.clone())
+            .increment(counted.completion);
+        metrics::counter!(names::GATEWAY_TOTAL_TOKENS, labels.clone()).increment(counted.total);
+        if counted.cached > 0 {
+            metrics::counter!(names::GATEWAY_CACHED_TOKENS, labels).increment(counted.cached);
+        }
+        let (Some((limiter, _, _)), Some(r)) = (&self.api.limit, self.reservation) else {
+            return None;
+        };
+        let used = match usage {
+            Some(u) => u.total,
+            None => r.reserved,
+        };
+        Some(limiter.settle(r, used))
+    }
+}
+
+/// The backend's event stream, passed through, with the usage chunk read on the way.
+pub(super) fn metered(
+    response: reqwest::Response,
+    settle: Settle,
+) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    let state = Tap {
+        line: Vec::new(),
+        usage: None,
+        settle: Some(settle),
+    };
+    response
+        .bytes_stream()
+        .scan(state, |tap, chunk| {
+            let item = match chunk {
+                Ok(bytes) => {
+                    tap.feed(&bytes);
+                    Ok(bytes)
+                }
+                Err(e) => Err(std::io::Error::other(e)),
+            };
+            futures_util::future::ready(Some(item))
+        })
+        .boxed()
+}
+
+/// Reads SSE lines for `usage`; settles when dropped (the stream ended or the client left).
+struct Tap {
+    line: Vec<u8>,
+    usage: Option<Usage>,
+    settle: Option<Settle>,
+}
+
+impl Tap {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b != b'\n' {
+                self.line.push(b);
+                continue;
+            }
+            let line = std::mem::take(&mut self.line);
+            let Some(data) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let data = data.trim_ascii();
+            if data.is_empty() || data == b"[DONE]" {
+                continue;
+            }
+            if let Ok(chunk) = serde_json::from_slice::<Value>(data) {
+                if let Some(u) = Usage::from_body(&chunk) {
+                    self.usage = Some(u);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        if let Some(s) = self.settle.take() {
+            s.finish(self.usage);
+        }
+    }
+}

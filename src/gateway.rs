@@ -1,0 +1,69 @@
+//! `sluice gateway`: the AI gateway as a standalone OpenAI-compatible proxy, with its own
+//! `/metrics`.
+
+use axum::routing::get;
+use sluice_connectors::gateway::config::GatewayConfig;
+use sluice_connectors::gateway::{server, Gateway};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(
+    config: Option<&Path>,
+    backends: &[String],
+    port: u16,
+    data: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let (config, default_data) = match config {
+        Some(path) => match GatewayConfig::load(path) {
+            Ok(c) => (c, path.parent().map(|p| p.join(".sluice-gateway"))),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None if !backends.is_empty() => (GatewayConfig::round_robin(backends), None),
+        None => anyhow::bail!("give --config FILE or at least one --backend URL"),
+    };
+    let data = data.map(Path::to_path_buf).or(default_data);
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = prometheus.handle();
+    metrics::set_global_recorder(prometheus).map_err(|e| anyhow::anyhow!("{e}"))?;
+    sluice_connectors::metrics::describe();
+    let setting = |name: &str| std::env::var(name).ok();
+    let gateway = match Gateway::new(config, &setting, data.as_deref()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("sluice: gateway: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+        eprintln!(
+            "sluice: gateway listening on http://{}/v1 (GET /metrics)",
+            listener.local_addr()?
+        );
+        let app = server::router(gateway).route(
+            "/metrics",
+            get(move || {
+                let h = handle.clone();
+                async move { h.render() }
+            }),
+        );
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        );
+        tokio::select! {
+            result = serve => result?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
