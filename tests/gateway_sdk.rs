@@ -1,0 +1,144 @@
+//! The official OpenAI Python SDK against `sluice gateway` (the real binaries): a chat call,
+//! a streaming call, an embeddings call, and the SDK's automatic retry on the gateway's
+//! own 429 (a token limit whose Retry-After waits for a reservation in flight to settle).
+//! `.ci/run` installs the SDK from PyPI; in CI a missing SDK fails the test.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Process {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `sluice ARGS --port 0` and waits for "listening on URL".
+fn start(args: &[&str]) -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .args(["--port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the process printed its address")
+            .unwrap();
+        if let Some((_, rest)) = line.split_once("listening on ") {
+            let url = rest.split_whitespace().next().unwrap();
+            break url.trim_end_matches("/v1").to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Process { child, base }
+}
+
+fn sdk_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import openai"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+const SCRIPT: &str = r#"
+import sys, threading, time
+from openai import OpenAI
+
+gw = sys.argv[1]
+client = OpenAI(base_url=gw + "/v1", api_key="team-key")
+
+chat = client.chat.completions.create(
+    model="gpt-4o-mini", messages=[{"role": "user", "content": "Say hello"}], max_tokens=8)
+assert chat.choices[0].message.content.startswith("ok"), chat
+assert chat.usage.completion_tokens == 8 and chat.usage.prompt_tokens > 0, chat.usage
+
+chunks = list(client.chat.completions.create(
+    model="gpt-4o-mini", messages=[{"role": "user", "content": "Stream please"}], max_tokens=5, stream=True))
+text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+assert text == "ok ok ok ok ok", text
+assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5, chunks[-1]
+
+emb = client.embeddings.create(model="text-embedding-3-small", input=["hello world", "goodbye"])
+assert len(emb.data) == 2 and len(emb.data[0].embedding) == 256, emb
+
+# The limited API: 600 tokens per minute, a slow backend, 400-token budgets. The second
+# call arrives while the first is in flight: 429 with Retry-After 1; the SDK waits, retries,
+# and by then the first has settled at its real usage.
+limited = OpenAI(base_url=gw + "/apis/limited/v1", api_key="team-key", max_retries=2)
+ask = dict(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=400)
+first = threading.Thread(target=lambda: limited.chat.completions.create(**ask))
+first.start()
+time.sleep(0.15)
+raw = limited.chat.completions.with_raw_response.create(**ask)
+first.join()
+assert raw.retries_taken >= 1, raw.retries_taken
+assert raw.parse().choices[0].message.content.startswith("ok")
+print("ok")
+"#;
+
+#[test]
+fn the_openai_python_sdk_works_through_the_gateway() {
+    if !sdk_available() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the OpenAI Python SDK is missing (.ci/run installs it: pip install openai)"
+        );
+        eprintln!("skipped: pip install openai to run this test");
+        return;
+    }
+    let fast = start(&["mock", "llm", "--name", "fast"]);
+    let slow = start(&["mock", "llm", "--name", "slow", "--latency-ms", "500"]);
+    let dir = std::env::temp_dir().join(format!("sluice-gateway-sdk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = serde_json::json!({
+        "backends": {"fast": {"url": format!("{}/v1", fast.base)}, "slow": {"url": slow.base}},
+        "pools": {"fast": {"backends": [{"id": "fast"}]}, "slow": {"backends": [{"id": "slow"}]}},
+        "apis": {
+            "default": {"pool": "fast"},
+            "limited": {"pool": "slow", "tokenLimit": {"counterKey": "{subscription}", "tokensPerMinute": 600}}
+        }
+    });
+    let config_path = dir.join("gateway.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let gw = start(&["gateway", "--config", config_path.to_str().unwrap()]);
+    let script = dir.join("sdk.py");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&gw.base)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the SDK script failed:\n{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    let metrics = reqwest_blocking_get(&format!("{}/metrics", gw.base));
+    assert!(
+        metrics.contains("sluice_gateway_limited_total{api=\"limited\",status=\"429\"}"),
+        "the 429 was the gateway's own"
+    );
+    assert!(metrics.contains("sluice_gateway_total_tokens_total"));
+}
+
+/// A GET over a plain TCP connection (the tests share no blocking HTTP client).
+fn reqwest_blocking_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
