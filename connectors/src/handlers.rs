@@ -72,7 +72,7 @@ impl AppHandlers {
         };
         providers.register(crate::amqp::PROVIDER, Arc::new(service_bus));
         let gateway = load_gateway(app, &settings)?;
-        let openai = crate::gateway::action::OpenAiActions::new(app, gateway.as_ref())?;
+        let openai = crate::gateway::action::OpenAiActions::new(app, gateway.as_ref());
         providers.register(crate::gateway::action::PROVIDER, Arc::new(openai));
         handlers.register(ActionType::ServiceProvider, Arc::new(providers));
         let workflow = WorkflowAction::new(outbound, settings);

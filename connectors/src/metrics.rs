@@ -54,7 +54,7 @@ pub fn describe() {
     );
     describe_counter!(
         GATEWAY_PROMPT_TOKENS,
-        "Prompt tokens through the AI gateway (from usage; the estimate when none), by the API's token-metric dimensions."
+        "Prompt tokens through the AI gateway (from usage; when a response reports none, the token limit's estimate), by the API's token-metric dimensions."
     );
     describe_counter!(
         GATEWAY_COMPLETION_TOKENS,

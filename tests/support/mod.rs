@@ -137,8 +137,19 @@ pub fn app(name: &str, workflows: &[(&str, Value)]) -> PathBuf {
 
 /// Starts `sluice mock function` with `args` on an ephemeral port.
 pub fn mock_function(args: &[&str]) -> Sluice {
+    mock("function", args)
+}
+
+/// Starts `sluice mock llm` with `args` on an ephemeral port; `base` has no `/v1`.
+pub fn mock_llm(args: &[&str]) -> Sluice {
+    let mut m = mock("llm", args);
+    m.base = m.base.trim_end_matches("/v1").to_string();
+    m
+}
+
+fn mock(kind: &str, args: &[&str]) -> Sluice {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["mock", "function", "--port", "0"])
+        .args(["mock", kind, "--port", "0"])
         .args(args)
         .stderr(Stdio::piped())
         .spawn()
@@ -146,7 +157,7 @@ pub fn mock_function(args: &[&str]) -> Sluice {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let line = lines.next().expect("the mock printed its address").unwrap();
     let base = line
-        .strip_prefix("sluice: mock function listening on ")
+        .strip_prefix(&format!("sluice: mock {kind} listening on "))
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line: {line}"))
         .to_string();

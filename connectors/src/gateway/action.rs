@@ -25,38 +25,45 @@ pub const PROVIDER: &str = "/serviceProviders/openai";
 
 /// Runs `openai` service provider actions; connections by lower-case name.
 pub struct OpenAiActions {
-    routes: HashMap<String, (Arc<Gateway>, String)>,
+    /// A connection that does not resolve fails its actions (not the app's start), so a
+    /// workflow whose model calls are mocked still runs.
+    routes: HashMap<String, Result<(Arc<Gateway>, String), String>>,
 }
 
 impl OpenAiActions {
-    pub fn new(app: &App, gateway: Option<&Arc<Gateway>>) -> Result<OpenAiActions, String> {
+    pub fn new(app: &App, gateway: Option<&Arc<Gateway>>) -> OpenAiActions {
         let mut routes = HashMap::new();
         for (name, c) in &app.connections.service_provider_connections {
             if !c.service_provider.id.eq_ignore_ascii_case(PROVIDER) {
                 continue;
             }
-            if let Some(g) = gateway.filter(|g| g.has_api(name)) {
-                routes.insert(name.to_lowercase(), (g.clone(), name.clone()));
-                continue;
-            }
-            let values = sluice_engine::runtime::resolve_app_value(app, &c.parameter_values)
-                .map_err(|e| format!("connections.json {name}: {e}"))?
-                .to_json();
-            let endpoint = values
-                .get("openAIEndpoint")
-                .and_then(Json::as_str)
-                .ok_or_else(|| format!("connections.json {name}: no openAIEndpoint"))?
-                .to_string();
-            let key = values
-                .get("openAIKey")
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            let g = Gateway::new(single(&endpoint, key.is_some()), &|_| key.clone(), None)
-                .map_err(|e| format!("connections.json {name}: {e}"))?;
-            routes.insert(name.to_lowercase(), (g, "default".to_string()));
+            let route = match gateway.filter(|g| g.has_api(name)) {
+                Some(g) => Ok((g.clone(), name.clone())),
+                None => direct(app, &c.parameter_values)
+                    .map(|g| (g, "default".to_string()))
+                    .map_err(|e| format!("connections.json {name}: {e}")),
+            };
+            routes.insert(name.to_lowercase(), route);
         }
-        Ok(OpenAiActions { routes })
+        OpenAiActions { routes }
     }
+}
+
+/// A one-backend gateway for a connection that no gateway API names.
+fn direct(app: &App, parameters: &Json) -> Result<Arc<Gateway>, String> {
+    let values = sluice_engine::runtime::resolve_app_value(app, parameters)
+        .map_err(|e| e.to_string())?
+        .to_json();
+    let endpoint = values
+        .get("openAIEndpoint")
+        .and_then(Json::as_str)
+        .ok_or("no openAIEndpoint")?
+        .to_string();
+    let key = values
+        .get("openAIKey")
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    Gateway::new(single(&endpoint, key.is_some()), &|_| key.clone(), None)
 }
 
 /// A one-backend gateway configuration for a connection's endpoint.
@@ -81,12 +88,18 @@ impl ActionHandler for OpenAiActions {
             let config = &inputs["serviceProviderConfiguration"];
             let connection = config["connectionName"].as_str().unwrap_or_default();
             let operation = config["operationId"].as_str().unwrap_or_default();
-            let (gateway, api) = self.routes.get(&connection.to_lowercase()).ok_or_else(|| {
-                ActionFailure::permanent(
-                    "InvalidConnection",
-                    format!("connections.json has no openai connection '{connection}'"),
-                )
-            })?;
+            let (gateway, api) = match self.routes.get(&connection.to_lowercase()) {
+                Some(Ok(route)) => route,
+                Some(Err(e)) => {
+                    return Err(ActionFailure::permanent("InvalidConnection", e.clone()))
+                }
+                None => {
+                    return Err(ActionFailure::permanent(
+                        "InvalidConnection",
+                        format!("connections.json has no openai connection '{connection}'"),
+                    ))
+                }
+            };
             let p = &inputs["parameters"];
             let deployment = p["deploymentId"].as_str().map(str::to_string);
             let (op, body) = match operation {

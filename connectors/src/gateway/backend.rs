@@ -28,7 +28,12 @@ pub struct Usage {
 impl Usage {
     /// `usage` of an OpenAI response or stream chunk; None when absent or null.
     pub fn from_body(body: &Value) -> Option<Usage> {
-        let u = body.get("usage").filter(|u| u.is_object())?;
+        Usage::from_usage(body.get("usage")?)
+    }
+
+    /// A `usage` object; None when it is not one.
+    pub fn from_usage(u: &Value) -> Option<Usage> {
+        let u = Some(u).filter(|u| u.is_object())?;
         let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
         let prompt = n("prompt_tokens");
         let completion = n("completion_tokens");

@@ -13,6 +13,22 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// What the gateway reads of every request body.
+#[derive(serde::Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+/// The `usage` of a response, the rest skipped unparsed.
+#[derive(serde::Deserialize)]
+struct UsageOnly {
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
 /// The parts of a request the policies read.
 pub(super) struct Facts {
     pub api: String,
@@ -56,33 +72,28 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             return GatewayResponse::error(StatusCode::UNAUTHORIZED, "invalid_api_key", "a valid subscription key is required (api-key, Authorization: Bearer or Ocp-Apim-Subscription-Key)");
         }
     }
+    // A typed peek (no allocation for the rest of the body); the whole JSON value only when
+    // a policy reads it or a stream needs its usage option.
     let mut body: Option<Value> = None;
+    let mut model = request.deployment.clone().unwrap_or_default();
+    let mut streaming = false;
     if !matches!(request.operation, Operation::Function(_)) {
-        match serde_json::from_slice::<Value>(&request.body) {
-            Ok(v) if v.is_object() => body = Some(v),
-            _ => {
-                return GatewayResponse::error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "the request body is not a JSON object",
-                )
-            }
+        let Ok(peek) = serde_json::from_slice::<Peek<'_>>(&request.body) else {
+            return GatewayResponse::error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "the request body is not a JSON object",
+            );
+        };
+        if let Some(m) = peek.model {
+            model = m.into_owned();
+        }
+        streaming = peek.stream == Some(true);
+        if api.limit.is_some() || api.cache.is_some() || streaming {
+            body = serde_json::from_slice::<Value>(&request.body).ok();
         }
     }
-    let model = body
-        .as_ref()
-        .and_then(|b| b.get("model"))
-        .and_then(Value::as_str)
-        .or(request.deployment.as_deref())
-        .unwrap_or("")
-        .to_string();
-    let mut facts = facts(&api.name, &request, &model);
-    facts.model = model;
-    let streaming = body
-        .as_ref()
-        .and_then(|b| b.get("stream"))
-        .and_then(Value::as_bool)
-        == Some(true);
+    let facts = facts(&api.name, &request, &model);
     // 1. The semantic cache.
     let mut lookup = None;
     if let (Some(cache), Some(b), Operation::ChatCompletions) =
@@ -116,9 +127,11 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             forwarded = Bytes::from(b.to_string());
         }
     }
-    let estimate = body
-        .as_ref()
-        .map_or(0, |b| estimate(&request.operation, &facts.model, b));
+    // tiktoken costs tens of µs: only a token limit needs the estimate before the call.
+    let estimate = match (&api.limit, &body) {
+        (Some(_), Some(b)) => estimate(&request.operation, &facts.model, b),
+        _ => 0,
+    };
     let mut reservation = None;
     let mut remaining = Remaining::default();
     if let Some((limiter, key, config)) = &api.limit {
@@ -187,8 +200,10 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             );
         }
     };
-    let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let usage = parsed.as_ref().and_then(Usage::from_body);
+    let usage = serde_json::from_slice::<UsageOnly>(&bytes)
+        .ok()
+        .and_then(|u| u.usage)
+        .and_then(|u| Usage::from_usage(&u));
     let consumed = usage.map(|u| u.total);
     let left = settle.finish(usage);
     limit_headers(
