@@ -108,3 +108,60 @@ fn sluice_run_serves_the_gateway_routes() {
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["choices"][0]["message"]["content"], "ok ok ok");
 }
+
+#[test]
+fn function_actions_named_like_a_gateway_api_go_through_its_pool() {
+    let first = support::mock_function(&[]);
+    let second = support::mock_function(&[]);
+    let workflow = json!({"kind": "Stateless", "definition": {
+    "triggers": {"manual": {"type": "Request", "kind": "Http", "inputs": {}}},
+    "actions": {
+        "Each": {"type": "Foreach", "runAfter": {}, "foreach": "@range(0, 10)",
+            "actions": {"Skus": {"type": "Function", "runAfter": {},
+                "inputs": {"function": {"connectionName": "retail"}, "method": "GET",
+                    "queries": {"ean": "@{items('Each')}"}}}}},
+        "Last": {"type": "Function", "runAfter": {"Each": ["Succeeded"]},
+            "inputs": {"function": {"connectionName": "retail"}, "method": "GET", "queries": {"ean": "42"}}}
+    }}});
+    let dir = app("gateway-function", &[("lookup", workflow)]);
+    let connections = json!({"functionConnections": {"retail": {
+        "function": {"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Web/sites/retail/functions/skus"},
+        "triggerUrl": "https://retail.azurewebsites.net/api/skus",
+        "authentication": {"type": "QueryString", "name": "code", "value": "k"}}}});
+    std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
+    let gateway = json!({
+        "backends": {"one": {"url": first.base, "kind": "function"}, "two": {"url": second.base, "kind": "function"}},
+        "pools": {"retail": {"backends": [{"id": "one"}, {"id": "two"}]}},
+        "apis": {"retail": {"pool": "retail"}}});
+    std::fs::write(dir.join("gateway.json"), gateway.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["invoke", dir.to_str().unwrap(), "lookup"])
+        .output()
+        .unwrap();
+    let run: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+    let last = &action(&run, "Last")["outputs"];
+    assert_eq!(
+        last["body"],
+        json!({"skus": ["sku-42"]}),
+        "path and query reached the function"
+    );
+    assert_eq!(last["statusCode"], 200);
+    let (a, b) = (
+        get_json(&first.base, "/_stats"),
+        get_json(&second.base, "/_stats"),
+    );
+    assert_eq!(
+        a["requests"].as_u64().unwrap() + b["requests"].as_u64().unwrap(),
+        11
+    );
+    assert!(
+        a["requests"].as_u64().unwrap() >= 5 && b["requests"].as_u64().unwrap() >= 5,
+        "round-robin: {a} {b}"
+    );
+    assert_eq!(
+        a["idempotency_keys_seen"].as_u64().unwrap() + b["idempotency_keys_seen"].as_u64().unwrap(),
+        11
+    );
+}

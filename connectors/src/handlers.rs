@@ -44,11 +44,11 @@ impl AppHandlers {
                 callbacks: callbacks.clone(),
             }),
         );
-        let function = Arc::new(FunctionAction::new(
-            app,
-            outbound.clone(),
-            settings.clone(),
-        )?);
+        let gateway = load_gateway(app, &settings)?;
+        let function = Arc::new(
+            FunctionAction::new(app, outbound.clone(), settings.clone())?
+                .with_gateway(gateway.clone()),
+        );
         handlers.register(ActionType::Function, function.clone());
         handlers.register(ActionType::InvokeFunction, function);
         let mut providers = ServiceProviders::default();
@@ -71,7 +71,6 @@ impl AppHandlers {
             lock_duration: std::time::Duration::from_secs(60),
         };
         providers.register(crate::amqp::PROVIDER, Arc::new(service_bus));
-        let gateway = load_gateway(app, &settings)?;
         let openai = crate::gateway::action::OpenAiActions::new(app, gateway.as_ref());
         providers.register(crate::gateway::action::PROVIDER, Arc::new(openai));
         handlers.register(ActionType::ServiceProvider, Arc::new(providers));

@@ -121,6 +121,7 @@ impl ActionHandler for OpenAiActions {
             let request = GatewayRequest {
                 api: Some(api.clone()),
                 operation: op,
+                method: axum::http::Method::POST,
                 deployment,
                 body: Bytes::from(body.to_string()),
                 headers,

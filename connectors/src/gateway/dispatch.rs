@@ -319,15 +319,12 @@ async fn forward<'g>(
         };
         tried.push(i);
         let backend = &gw.backends[i];
-        let mut headers = HeaderMap::new();
-        set(&mut headers, "content-type", "application/json");
-        if let Some(accept) = request.headers.get("accept") {
-            headers.insert("accept", accept.clone());
-        }
+        let mut headers = outgoing_headers(request);
         backend.auth(&mut headers);
         let sent = gw
             .client
-            .post(
+            .request(
+                request.method.clone(),
                 backend.url(
                     &request.operation,
                     request.deployment.as_deref().or(Some(&facts.model)
@@ -369,6 +366,36 @@ async fn forward<'g>(
         }
     }
     Err(last.expect("at least one attempt"))
+}
+
+/// The client's headers a backend gets: for a model, the content type and `accept`; for a
+/// function, everything but the client's credentials and the connection's own headers.
+fn outgoing_headers(request: &GatewayRequest) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if matches!(request.operation, Operation::Function(_)) {
+        for (name, value) in &request.headers {
+            let n = name.as_str();
+            let own = [
+                "host",
+                "content-length",
+                "connection",
+                "transfer-encoding",
+                "authorization",
+                "api-key",
+                "ocp-apim-subscription-key",
+                "x-sluice-api",
+            ];
+            if !own.contains(&n) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        return headers;
+    }
+    set(&mut headers, "content-type", "application/json");
+    if let Some(accept) = request.headers.get("accept") {
+        headers.insert("accept", accept.clone());
+    }
+    headers
 }
 
 /// 503 when every backend's breaker is open, with the time until the first closes.

@@ -13,7 +13,8 @@
 //!
 //! [`server`] serves the OpenAI-compatible surface (`sluice gateway`, and the same routes
 //! inside `sluice run`); [`action`] runs the `openai` service provider operations of
-//! workflows in-process; [`mock_llm`] is `sluice mock llm`.
+//! workflows in-process, [`function`] the Function actions routed to a gateway API;
+//! [`mock_llm`] is `sluice mock llm`.
 
 pub mod action;
 pub mod backend;
@@ -21,6 +22,7 @@ pub mod breaker;
 pub mod cache;
 pub mod config;
 mod dispatch;
+pub mod function;
 pub mod key;
 pub mod limit;
 pub mod mock_llm;
@@ -62,6 +64,8 @@ pub struct GatewayRequest {
     /// The API; None: the default one.
     pub api: Option<String>,
     pub operation: Operation,
+    /// POST for models; a function's own method otherwise.
+    pub method: axum::http::Method,
     /// The Azure path's deployment, if the request came that way.
     pub deployment: Option<String>,
     pub body: Bytes,

@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/openai/deployments/{deployment}/embeddings",
             post(azure_embeddings),
         )
-        .route("/apis/{api}/functions/{*path}", post(function))
+        .route("/apis/{api}/functions/{*path}", any(function))
         .with_state(gateway)
 }
 
@@ -62,6 +62,7 @@ async fn serve(
     let request = GatewayRequest {
         api,
         operation,
+        method: axum::http::Method::POST,
         deployment,
         body,
         client_ip: client_ip(connect),
@@ -188,6 +189,7 @@ async fn azure_embeddings(
 
 async fn function(
     State(g): State<Arc<Gateway>>,
+    method: axum::http::Method,
     Path((api, path)): Path<(String, String)>,
     uri: Uri,
     connect: ConnectInfo<SocketAddr>,
@@ -198,14 +200,15 @@ async fn function(
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
-    serve(
-        &g,
-        Some(api),
-        Operation::Function(path),
-        None,
-        connect,
-        headers,
+    let request = GatewayRequest {
+        api: Some(api),
+        operation: Operation::Function(path),
+        method,
+        deployment: None,
         body,
-    )
-    .await
+        client_ip: client_ip(connect),
+        workflow: None,
+        headers,
+    };
+    into_response(g.call(request).await)
 }

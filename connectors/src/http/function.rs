@@ -9,16 +9,20 @@
 //! - InvokeFunction's `functionName`: the app setting `Sluice.Functions.{name}.Url`, else
 //!   `Sluice.Functions.BaseUrl` + `/api/{name}`, called with POST and `parameters` as the body.
 //!
-//! Function calls have Http's retry policy, asynchronous pattern and idempotency key.
+//! Function calls have Http's retry policy, asynchronous pattern and idempotency key. A
+//! connection named like an API of the app's `gateway.json` goes through that API's pool
+//! instead (see [`crate::gateway::function`]).
 
 use super::action::call_with_pattern;
 use super::auth::Authentication;
 use super::outbound::{Outbound, Request};
+use crate::gateway::Gateway;
 use sluice_engine::definition::{ActionType, App};
 use sluice_engine::expr::functions::to_text;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Settings};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A `functionConnections` entry, resolved.
 #[derive(Debug, Clone)]
@@ -33,6 +37,9 @@ pub struct FunctionAction {
     outbound: Outbound,
     settings: Settings,
     connections: HashMap<String, FunctionConnection>,
+    /// The app's AI gateway: a connection (or InvokeFunction name) that is also one of its
+    /// APIs is called through that API's pool.
+    gateway: Option<Arc<Gateway>>,
 }
 
 impl FunctionAction {
@@ -53,7 +60,28 @@ impl FunctionAction {
             outbound,
             settings,
             connections,
+            gateway: None,
         })
+    }
+
+    /// Routes calls whose connection names an API of `gateway` through it.
+    pub fn with_gateway(mut self, gateway: Option<Arc<Gateway>>) -> FunctionAction {
+        self.gateway = gateway;
+        self
+    }
+
+    /// The gateway API a call goes through, if any.
+    fn gateway_api(&self, call: &ActionCall<'_>) -> Option<(&Gateway, String)> {
+        let gateway = self.gateway.as_deref()?;
+        let name = if call.action_type == ActionType::InvokeFunction {
+            call.inputs.get("functionName").map(to_text)
+        } else {
+            call.inputs
+                .get("function")
+                .and_then(|f| f.get("connectionName"))
+                .map(to_text)
+        }?;
+        gateway.has_api(&name).then_some((gateway, name))
     }
 
     fn request(&self, call: &ActionCall<'_>) -> Result<Request, ActionFailure> {
@@ -132,6 +160,9 @@ impl ActionHandler for FunctionAction {
     fn execute<'a>(&'a self, call: ActionCall<'a>) -> BoxFuture<'a, Result<Value, ActionFailure>> {
         Box::pin(async move {
             let request = self.request(&call)?;
+            if let Some((gateway, api)) = self.gateway_api(&call) {
+                return crate::gateway::function::call(gateway, &api, &request, &call).await;
+            }
             call_with_pattern(&self.outbound, &request, &call).await
         })
     }
