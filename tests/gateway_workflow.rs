@@ -110,7 +110,7 @@ fn sluice_run_serves_the_gateway_routes() {
 }
 
 #[test]
-fn function_actions_named_like_a_gateway_api_go_through_its_pool() {
+fn function_and_http_actions_go_through_a_gateway_api_pool() {
     let first = support::mock_function(&[]);
     let second = support::mock_function(&[]);
     let workflow = json!({"kind": "Stateless", "definition": {
@@ -132,7 +132,7 @@ fn function_actions_named_like_a_gateway_api_go_through_its_pool() {
     let gateway = json!({
         "backends": {"one": {"url": first.base, "kind": "function"}, "two": {"url": second.base, "kind": "function"}},
         "pools": {"retail": {"backends": [{"id": "one"}, {"id": "two"}]}},
-        "apis": {"retail": {"pool": "retail"}}});
+        "apis": {"retail": {"pool": "retail", "routes": ["https://retail.example.com/"]}}});
     std::fs::write(dir.join("gateway.json"), gateway.to_string()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["invoke", dir.to_str().unwrap(), "lookup"])

@@ -30,10 +30,12 @@ impl AppHandlers {
         let settings = app_settings(app);
         let outbound = Outbound::new(settings.clone());
         let mut handlers = Handlers::default();
+        let gateway = load_gateway(app, &settings)?;
         handlers.register(
             ActionType::Http,
             Arc::new(HttpAction {
                 outbound: outbound.clone(),
+                gateway: gateway.clone(),
             }),
         );
         let callbacks = Arc::new(Callbacks::default());
@@ -44,7 +46,6 @@ impl AppHandlers {
                 callbacks: callbacks.clone(),
             }),
         );
-        let gateway = load_gateway(app, &settings)?;
         let function = Arc::new(
             FunctionAction::new(app, outbound.clone(), settings.clone())?
                 .with_gateway(gateway.clone()),

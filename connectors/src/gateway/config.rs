@@ -198,6 +198,11 @@ pub struct ApiConfig {
     pub token_metrics: Option<TokenMetricsConfig>,
     #[serde(default)]
     pub semantic_cache: Option<SemanticCacheConfig>,
+    /// URL prefixes whose Http actions go through this API: the rest of the action's URL
+    /// (path and query) is appended to the chosen backend's URL. Workflow files stay as
+    /// they are. Default: none.
+    #[serde(default)]
+    pub routes: Vec<String>,
 }
 
 /// `llm-token-limit`: a per-minute rate and/or a quota per period, per counter key.
@@ -371,6 +376,7 @@ impl GatewayConfig {
                 token_limit: None,
                 token_metrics: None,
                 semantic_cache: None,
+                routes: Vec::new(),
             },
         );
         config

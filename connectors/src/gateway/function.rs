@@ -1,4 +1,7 @@
-//! Function and InvokeFunction actions routed to a gateway API, in-process.
+//! Function, InvokeFunction and Http actions routed to a gateway API, in-process.
+//!
+//! Http actions whose URL starts with one of an API's `routes` go through that API, the
+//! rest of the URL after the prefix appended to the chosen backend's URL.
 //!
 //! When the app's `gateway.json` has an API named like the action's function connection
 //! (`function.connectionName`) or, for InvokeFunction, like its `functionName`, the call
@@ -20,9 +23,12 @@ use sluice_engine::expr::Value;
 use sluice_engine::runtime::{ActionCall, ActionFailure};
 
 /// Sends a Function action's request through the gateway API `api`.
+/// `prefix`: a route's URL prefix, cut from the URL (Http actions); None: the URL's whole
+/// path and query go to the backend (Function actions).
 pub async fn call(
     gateway: &Gateway,
     api: &str,
+    prefix: Option<&str>,
     request: &Request,
     call: &ActionCall<'_>,
 ) -> Result<Value, ActionFailure> {
@@ -32,9 +38,13 @@ pub async fn call(
     if !request.queries.is_empty() {
         url.query_pairs_mut().extend_pairs(&request.queries);
     }
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
+    let full = url.as_str();
+    let path = match prefix.and_then(|p| full.strip_prefix(p)) {
+        Some(rest) => rest.to_string(),
+        None => match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        },
     };
     let (bytes, content_type) = if request.body.is_null() {
         (Vec::new(), "application/json")

@@ -117,6 +117,8 @@ pub struct Gateway {
     apis: HashMap<String, Arc<Api>>,
     default_api: String,
     subscription_keys: Vec<String>,
+    /// (URL prefix, API) for Http actions, longest prefix first.
+    routes: Vec<(String, String)>,
     client: reqwest::Client,
 }
 
@@ -189,6 +191,12 @@ impl Gateway {
             apis.insert(name.clone(), Arc::new(api));
         }
         let default_api = config.apis.keys().next().cloned().expect("checked");
+        let mut routes: Vec<(String, String)> = config
+            .apis
+            .iter()
+            .flat_map(|(name, a)| a.routes.iter().map(move |r| (r.clone(), name.clone())))
+            .collect();
+        routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
@@ -199,6 +207,7 @@ impl Gateway {
             apis,
             default_api,
             subscription_keys: config.subscription_keys,
+            routes,
             client,
         }))
     }
@@ -206,6 +215,14 @@ impl Gateway {
     /// Whether the gateway has an API of this name.
     pub fn has_api(&self, name: &str) -> bool {
         self.apis.contains_key(name)
+    }
+
+    /// The API whose `routes` cover `url`, and the rest of the URL after the prefix.
+    pub fn route<'u>(&self, url: &'u str) -> Option<(&str, &'u str)> {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| url.starts_with(prefix.as_str()))
+            .map(|(prefix, api)| (api.as_str(), &url[prefix.len()..]))
     }
 
     /// Handles one request through the API's policies and pool.

@@ -2,6 +2,8 @@
 //! polling pattern unless `DisableAsyncPattern`, the downstream's `Retry-After` handed to the
 //! retry policy, and the idempotency key sent as `Idempotency-Key`.
 //!
+//! A URL under a `routes` prefix of the app's gateway goes through that gateway API instead.
+//!
 //! Logic Apps' workflow headers go with every call unless `SuppressWorkflowHeaders`:
 //! `x-ms-workflow-name`, `x-ms-workflow-run-id`, `x-ms-workflow-operation-name`.
 
@@ -18,12 +20,28 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Runs Http actions.
 pub struct HttpAction {
     pub outbound: Outbound,
+    /// The app's AI gateway: URLs under one of its APIs' `routes` go through that API.
+    pub gateway: Option<std::sync::Arc<crate::gateway::Gateway>>,
 }
 
 impl ActionHandler for HttpAction {
     fn execute<'a>(&'a self, call: ActionCall<'a>) -> BoxFuture<'a, Result<Value, ActionFailure>> {
         Box::pin(async move {
             let request = Request::from_inputs(&call.inputs)?;
+            if let Some(gateway) = &self.gateway {
+                if let Some((api, rest)) = gateway.route(&request.uri) {
+                    let prefix = &request.uri[..request.uri.len() - rest.len()];
+                    let api = api.to_string();
+                    return crate::gateway::function::call(
+                        gateway,
+                        &api,
+                        Some(prefix),
+                        &request,
+                        &call,
+                    )
+                    .await;
+                }
+            }
             call_with_pattern(&self.outbound, &request, &call).await
         })
     }

@@ -161,7 +161,7 @@ impl ActionHandler for FunctionAction {
         Box::pin(async move {
             let request = self.request(&call)?;
             if let Some((gateway, api)) = self.gateway_api(&call) {
-                return crate::gateway::function::call(gateway, &api, &request, &call).await;
+                return crate::gateway::function::call(gateway, &api, None, &request, &call).await;
             }
             call_with_pattern(&self.outbound, &request, &call).await
         })
