@@ -103,11 +103,11 @@ async fn priority_falls_back_while_the_first_group_is_out_and_returns_after() {
         let a = chat(&client, &gw, ask("hi"), &[]).await;
         assert_eq!((a.status, a.header("x-sluice-backend")), (200, "ptu"));
     }
-    // The first group runs out of capacity for one second.
+    // The first group runs out of capacity for two seconds.
     client
         .post(format!("{ptu}/_faults"))
         .header("content-type", "application/json")
-        .body(json!({"failFirst": 1, "retryAfter": 1}).to_string())
+        .body(json!({"failFirst": 1, "retryAfter": 2}).to_string())
         .send()
         .await
         .unwrap();

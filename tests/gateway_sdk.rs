@@ -69,16 +69,18 @@ assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5,
 emb = client.embeddings.create(model="text-embedding-3-small", input=["hello world", "goodbye"])
 assert len(emb.data) == 2 and len(emb.data[0].embedding) == 256, emb
 
-# The limited API: 600 tokens per minute, a slow backend, 400-token budgets. The second
-# call arrives while the first is in flight: 429 with Retry-After 1; the SDK waits, retries,
-# and by then the first has settled at its real usage.
-limited = OpenAI(base_url=gw + "/apis/limited/v1", api_key="team-key", max_retries=2)
+# The limited API: 600 tokens per minute, a backend taking 1 s, 400-token budgets. The
+# second call arrives while the first is in flight: 429 with Retry-After 1; the SDK waits,
+# retries, and once the first has settled at its real usage the second fits.
+limited = OpenAI(base_url=gw + "/apis/limited/v1", api_key="team-key", max_retries=5)
 ask = dict(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=400)
-first = threading.Thread(target=lambda: limited.chat.completions.create(**ask))
+first_done = []
+first = threading.Thread(target=lambda: first_done.append(limited.chat.completions.with_raw_response.create(**ask)))
 first.start()
-time.sleep(0.15)
+time.sleep(0.5)
 raw = limited.chat.completions.with_raw_response.create(**ask)
 first.join()
+assert first_done and first_done[0].retries_taken == 0, "the first call was sent first"
 assert raw.retries_taken >= 1, raw.retries_taken
 assert raw.parse().choices[0].message.content.startswith("ok")
 print("ok")
@@ -95,7 +97,7 @@ fn the_openai_python_sdk_works_through_the_gateway() {
         return;
     }
     let fast = start(&["mock", "llm", "--name", "fast"]);
-    let slow = start(&["mock", "llm", "--name", "slow", "--latency-ms", "500"]);
+    let slow = start(&["mock", "llm", "--name", "slow", "--latency-ms", "1000"]);
     let dir = std::env::temp_dir().join(format!("sluice-gateway-sdk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = serde_json::json!({

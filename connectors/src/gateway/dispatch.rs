@@ -200,10 +200,15 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             );
         }
     };
-    let usage = serde_json::from_slice::<UsageOnly>(&bytes)
-        .ok()
-        .and_then(|u| u.usage)
-        .and_then(|u| Usage::from_usage(&u));
+    // A refused or failed call used no tokens: its reservation is released.
+    let usage = if status.is_success() {
+        serde_json::from_slice::<UsageOnly>(&bytes)
+            .ok()
+            .and_then(|u| u.usage)
+            .and_then(|u| Usage::from_usage(&u))
+    } else {
+        Some(Usage::default())
+    };
     let consumed = usage.map(|u| u.total);
     let left = settle.finish(usage);
     limit_headers(
