@@ -125,7 +125,7 @@ async fn priority_falls_back_while_the_first_group_is_out_and_returns_after() {
             "the breaker keeps the first group out"
         );
     }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let a = chat(&client, &gw, ask("hi"), &[]).await;
     assert_eq!(
         (a.status, a.header("x-sluice-backend")),
