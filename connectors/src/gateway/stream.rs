@@ -71,19 +71,19 @@ pub(super) fn metered(
         usage: None,
         settle: Some(settle),
     };
-    response
-        .bytes_stream()
-        .scan(state, |tap, chunk| {
-            let item = match chunk {
-                Ok(bytes) => {
-                    tap.feed(&bytes);
-                    Ok(bytes)
-                }
-                Err(e) => Err(std::io::Error::other(e)),
-            };
-            futures_util::future::ready(Some(item))
-        })
-        .boxed()
+    // Chunks as they arrive; the tap (and its settlement) lives as long as the stream.
+    futures_util::stream::unfold(Some((response, state)), |open| async move {
+        let (mut response, mut tap) = open?;
+        match response.chunk().await {
+            Ok(Some(bytes)) => {
+                tap.feed(&bytes);
+                Some((Ok(bytes), Some((response, tap))))
+            }
+            Ok(None) => None,
+            Err(e) => Some((Err(std::io::Error::other(e)), None)),
+        }
+    })
+    .boxed()
 }
 
 /// Reads SSE lines for `usage`; settles when dropped (the stream ended or the client left).
