@@ -14,6 +14,8 @@ pub struct Backend {
     key: Option<String>,
     base: String,
     pub breaker: Breaker,
+    /// Requests in progress at most (`maxConnections`).
+    pub gate: tokio::sync::Semaphore,
 }
 
 /// Token counts a backend reported.
@@ -75,6 +77,7 @@ impl Backend {
         Ok(Backend {
             id: id.to_string(),
             breaker: Breaker::new(id, config.circuit_breaker.clone()),
+            gate: tokio::sync::Semaphore::new(config.max_connections.max(1)),
             config,
             key,
             base,

@@ -80,6 +80,10 @@ pub struct BackendConfig {
     /// Request timeout in seconds. Default 120.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// Requests waiting for this backend's answer at most (each holds a connection); more
+    /// wait their turn, which under bursts costs less than opening connections. Default 128.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// The breaker rule; none: the backend is never taken out.
     #[serde(default)]
     pub circuit_breaker: Option<BreakerConfig>,
@@ -91,6 +95,10 @@ fn default_api_version() -> String {
 
 fn default_timeout() -> u64 {
     120
+}
+
+fn default_max_connections() -> usize {
+    128
 }
 
 /// A pool: backends with an optional priority (lower number = used first; default 1) and
@@ -353,6 +361,7 @@ impl GatewayConfig {
                     deployment: None,
                     api_version: default_api_version(),
                     timeout_seconds: default_timeout(),
+                    max_connections: default_max_connections(),
                     circuit_breaker: None,
                 },
             );

@@ -326,6 +326,7 @@ async fn forward<'g>(
         let backend = &gw.backends[i];
         let mut headers = outgoing_headers(request);
         backend.auth(&mut headers);
+        let _permit = backend.gate.acquire().await.expect("never closed");
         let sent = gw
             .client
             .request(
