@@ -4,7 +4,6 @@
 use axum::routing::get;
 use sluice_connectors::gateway::config::GatewayConfig;
 use sluice_connectors::gateway::{server, Gateway};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -38,32 +37,13 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-        eprintln!(
-            "sluice: gateway listening on http://{}/v1 (GET /metrics)",
-            listener.local_addr()?
-        );
-        let app = server::router(gateway).route(
+    crate::mock::serve(port, "gateway", "/v1", "(GET /metrics)", move || {
+        server::router(gateway).route(
             "/metrics",
             get(move || {
                 let h = handle.clone();
                 async move { h.render() }
             }),
-        );
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        );
-        tokio::select! {
-            result = serve => result?,
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        Ok(ExitCode::SUCCESS)
+        )
     })
 }

@@ -1,43 +1,49 @@
-//! `sluice mock function`: serves the stand-in until Ctrl-C.
+//! `sluice mock function` and `sluice mock llm`: serve a stand-in until Ctrl-C.
 
+use sluice_connectors::gateway::mock_llm::MockLlmConfig;
 use sluice_connectors::http::mock_function::{router, MockConfig};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 pub fn function(port: u16, config: MockConfig) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&config.fail_rate) {
         anyhow::bail!("--fail-rate must be between 0 and 1");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-        eprintln!(
-            "sluice: mock function listening on http://{} (GET /_stats for counters)",
-            listener.local_addr()?
-        );
-        let serve = axum::serve(listener, router(config));
-        tokio::select! {
-            result = serve => result?,
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        Ok(ExitCode::SUCCESS)
-    })
+    serve(
+        port,
+        "mock function",
+        "",
+        "(GET /_stats for counters)",
+        || router(config),
+    )
 }
 
-/// `sluice mock llm`: serves the OpenAI-compatible stand-in until Ctrl-C.
-pub fn llm(
-    port: u16,
-    config: sluice_connectors::gateway::mock_llm::MockLlmConfig,
-) -> anyhow::Result<ExitCode> {
+/// `sluice mock llm`: the OpenAI-compatible stand-in.
+pub fn llm(port: u16, config: MockLlmConfig) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&config.faults.fail_rate) {
         anyhow::bail!("--fail-rate must be between 0 and 1");
     }
     if config.name.parse::<axum::http::HeaderValue>().is_err() {
         anyhow::bail!("--name must be usable as a header value");
     }
+    serve(
+        port,
+        "mock llm",
+        "/v1",
+        "(GET /_stats for counters)",
+        || sluice_connectors::gateway::mock_llm::router(config),
+    )
+}
+
+/// Serves `router` on 127.0.0.1:`port` until Ctrl-C, announcing
+/// "sluice: WHAT listening on http://ADDR{path} {hint}" (tests read that line).
+pub fn serve(
+    port: u16,
+    what: &str,
+    path: &str,
+    hint: &str,
+    router: impl FnOnce() -> axum::Router,
+) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -46,15 +52,12 @@ pub fn llm(
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
         eprintln!(
-            "sluice: mock llm listening on http://{}/v1 (GET /_stats for counters)",
+            "sluice: {what} listening on http://{}{path} {hint}",
             listener.local_addr()?
         );
-        let serve = axum::serve(
-            listener,
-            sluice_connectors::gateway::mock_llm::router(config),
-        );
+        let service = router().into_make_service_with_connect_info::<SocketAddr>();
         tokio::select! {
-            result = serve => result?,
+            result = axum::serve(listener, service) => result?,
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(ExitCode::SUCCESS)
