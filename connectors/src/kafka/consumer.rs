@@ -21,6 +21,7 @@ use crate::metrics as names;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientContext, Statistics};
@@ -97,8 +98,10 @@ impl ConsumerContext for TriggerContext {
         }
         partitions.iter().for_each(|p| tracker.forget(*p));
         drop(tracker);
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            eprintln!("sluice: commit on revocation of {}: {e}", self.shared.topic);
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit: nothing to do.
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => eprintln!("sluice: commit on revocation of {}: {e}", self.shared.topic),
         }
     }
 }
@@ -126,6 +129,10 @@ impl Running {
                 self.shared.topic
             );
         }
+        // Events taken but never started (the loop stopped between taking and admitting
+        // them) would hold the revocation for its whole bound: their offsets were not
+        // stored, so they are redelivered; nothing is left to wait for.
+        self.shared.tracker().clear();
         let consumer = self.consumer;
         // Closing polls the consumer until the group is left: blocking work.
         let _ = tokio::task::spawn_blocking(move || {

@@ -46,6 +46,11 @@ impl OffsetTracker {
     pub fn forget(&mut self, partition: i32) {
         self.partitions.remove(&partition);
     }
+
+    /// Forgets every partition (the consumer is closing; what did not finish is redelivered).
+    pub fn clear(&mut self) {
+        self.partitions.clear();
+    }
 }
 
 #[cfg(test)]
