@@ -1,9 +1,10 @@
 //! One backend: where a request goes for each backend kind, with which key, and what the
 //! backend's answer says about usage.
 
-use super::breaker::{parse_retry_after, Breaker, Outcome};
+use super::breaker::{Breaker, Outcome};
 use super::config::{BackendConfig, BackendKind};
 use super::Operation;
+use crate::http::outbound::parse_retry_after;
 use axum::http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use std::time::Duration;

@@ -106,20 +106,10 @@ impl Breaker {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let left = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(left.to_std().unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::outbound::parse_retry_after;
 
     fn breaker(rule: serde_json::Value) -> Breaker {
         Breaker::new("b", Some(serde_json::from_value(rule).unwrap()))

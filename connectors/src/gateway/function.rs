@@ -15,7 +15,7 @@
 use super::{Gateway, GatewayRequest, Operation, ResponseBody};
 use crate::http::action::workflow_headers;
 use crate::http::body;
-use crate::http::outbound::{parse_retry_after, Request};
+use crate::http::outbound::Request;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use sluice_engine::expr::value::Map;
@@ -106,11 +106,7 @@ pub async fn call(
     if response.status.is_success() {
         return Ok(outputs);
     }
-    let retry_after = response
-        .headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
+    let retry_after = super::backend::retry_after(&response.headers);
     Err(ActionFailure {
         retry_after,
         ..ActionFailure::from_status(

@@ -190,7 +190,7 @@ fn quota_window(period: QuotaPeriod, now: DateTime<Utc>) -> (i64, DateTime<Utc>)
         .unwrap_or(now);
     let (start, end) = match period {
         QuotaPeriod::Hourly => {
-            let start = day + Days::hours(i64::from(now.hour_of_day()));
+            let start = day + Days::hours(i64::from(chrono::Timelike::hour(&now)));
             (start, start + Days::hours(1))
         }
         QuotaPeriod::Daily => (day, day + Days::days(1)),
@@ -215,16 +215,6 @@ fn quota_window(period: QuotaPeriod, now: DateTime<Utc>) -> (i64, DateTime<Utc>)
         ),
     };
     (start.timestamp(), end)
-}
-
-trait HourOfDay {
-    fn hour_of_day(&self) -> u32;
-}
-
-impl HourOfDay for DateTime<Utc> {
-    fn hour_of_day(&self) -> u32 {
-        chrono::Timelike::hour(self)
-    }
 }
 
 #[cfg(test)]

@@ -158,6 +158,18 @@ impl Drop for InFlight {
     }
 }
 
+/// Counts a request, waits the latency, and answers the injected fault if there is one.
+async fn begin(m: &Mock) -> Result<InFlight, Response> {
+    let in_flight = InFlight::new(&m.counters);
+    if !m.latency.is_zero() {
+        tokio::time::sleep(m.latency).await;
+    }
+    match fault(m) {
+        Some(r) => Err(r),
+        None => Ok(in_flight),
+    }
+}
+
 /// The injected fault for this request, if any.
 fn fault(m: &Mock) -> Option<Response> {
     let (status, retry_after) = {
@@ -191,13 +203,10 @@ fn fault(m: &Mock) -> Option<Response> {
 }
 
 async fn chat(State(m): State<Mock>, Json(body): Json<Value>) -> Response {
-    let _in_flight = InFlight::new(&m.counters);
-    if !m.latency.is_zero() {
-        tokio::time::sleep(m.latency).await;
-    }
-    if let Some(r) = fault(&m) {
-        return r;
-    }
+    let _in_flight = match begin(&m).await {
+        Ok(counted) => counted,
+        Err(fault) => return fault,
+    };
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -266,13 +275,10 @@ async fn chat(State(m): State<Mock>, Json(body): Json<Value>) -> Response {
 }
 
 async fn embeddings(State(m): State<Mock>, Json(body): Json<Value>) -> Response {
-    let _in_flight = InFlight::new(&m.counters);
-    if !m.latency.is_zero() {
-        tokio::time::sleep(m.latency).await;
-    }
-    if let Some(r) = fault(&m) {
-        return r;
-    }
+    let _in_flight = match begin(&m).await {
+        Ok(counted) => counted,
+        Err(fault) => return fault,
+    };
     let model = body
         .get("model")
         .and_then(Value::as_str)
