@@ -3,9 +3,11 @@
 //! Each subcommand lives in its own module and returns the process exit code. The command-line
 //! contract is in DESIGN.md and README.md; subcommands land with the issues that build them.
 
+mod bench;
 mod demo;
 mod expr;
 mod gateway;
+mod host;
 mod invoke;
 mod kafka;
 mod mock;
@@ -50,6 +52,15 @@ enum Command {
         /// without a value) and serve the sample app's scoring function in-process.
         #[arg(long, num_args = 0..=1, default_missing_value = "100", value_name = "RATE")]
         demo: Option<f64>,
+    },
+    /// The Logic Apps scaling studies on this machine: the engine in-process against the
+    /// embedded Kafka cluster and a local downstream, with the study's figures beside ours,
+    /// charts and JSON/Markdown under --results (docs/benchmarks.md).
+    Bench {
+        #[arg(value_enum)]
+        scenario: bench::Scenario,
+        #[command(flatten)]
+        options: bench::Options,
     },
     /// Local stand-ins for downstreams, for tests and benchmarks.
     Mock {
@@ -246,7 +257,7 @@ enum MockKind {
 }
 
 /// How listing commands print their result.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// Lines for people.
     Text,
@@ -264,6 +275,7 @@ fn main() -> ExitCode {
             mocks,
             demo,
         } => run::run(&app, data.as_deref(), port, mocks.as_deref(), demo),
+        Command::Bench { scenario, options } => bench::run(scenario, options),
         Command::Mock {
             kind:
                 MockKind::Llm {

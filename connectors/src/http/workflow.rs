@@ -77,7 +77,7 @@ impl WorkflowAction {
             "body".into(),
             call.inputs.get("body").cloned().unwrap_or_default(),
         );
-        let accepted = match host.accept(name, Value::object(event), None) {
+        let accepted = match host.accept_nested(name, Value::object(event)) {
             Ok(accepted) => accepted,
             Err(Rejected::QueueFull) => {
                 return Err(ActionFailure {

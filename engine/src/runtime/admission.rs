@@ -2,6 +2,11 @@
 //! most `maximumWaitingRuns` wait for a slot, and an engine-wide cap bounds all runs. When the
 //! waiting queue is full, admission says so at once, so a trigger can push back (pause Kafka
 //! partitions, stop acking AMQP, answer 429) instead of buffering without bound.
+//!
+//! A nested run (a child called by a Workflow action) is not counted against the engine-wide
+//! cap: its parent already holds a slot and waits for it, so parents filling the cap would
+//! otherwise wait forever for children that cannot start. The child's own trigger limits
+//! still apply, and parents bound how many children there are.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,7 +30,7 @@ pub struct QueueFull;
 #[derive(Debug)]
 pub struct Slot {
     _run: OwnedSemaphorePermit,
-    _engine: OwnedSemaphorePermit,
+    _engine: Option<OwnedSemaphorePermit>,
 }
 
 /// A place in the waiting queue, turned into a [`Slot`] by [`Ticket::start`].
@@ -33,6 +38,8 @@ pub struct Ticket {
     admission: Arc<Admission>,
     /// Still counted as waiting (until it starts, or is dropped).
     waiting: bool,
+    /// A child run: no engine slot (see the module's doc).
+    nested: bool,
 }
 
 impl Admission {
@@ -50,12 +57,21 @@ impl Admission {
     /// Takes a place in line, or says the line is full. A run that can start at once does not
     /// count as waiting.
     pub fn enter(self: &Arc<Self>) -> Result<Ticket, QueueFull> {
+        self.enter_as(false)
+    }
+
+    /// [`Admission::enter`] for a child run of a Workflow action, which takes no engine slot.
+    pub fn enter_nested(self: &Arc<Self>) -> Result<Ticket, QueueFull> {
+        self.enter_as(true)
+    }
+
+    fn enter_as(self: &Arc<Self>, nested: bool) -> Result<Ticket, QueueFull> {
         // Tickets ahead of this one take the free slots first, even before they have started.
         let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
-        let free = self
-            .runs
-            .available_permits()
-            .min(self.engine.available_permits());
+        let mut free = self.runs.available_permits();
+        if !nested {
+            free = free.min(self.engine.available_permits());
+        }
         if ahead >= free && ahead - free >= self.max_waiting.load(Ordering::SeqCst) {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(QueueFull);
@@ -63,6 +79,7 @@ impl Admission {
         Ok(Ticket {
             admission: self.clone(),
             waiting: true,
+            nested,
         })
     }
 
@@ -103,12 +120,16 @@ impl Ticket {
             .acquire_owned()
             .await
             .expect("semaphore never closed");
-        let engine = a
-            .engine
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
+        let engine = match self.nested {
+            true => None,
+            false => Some(
+                a.engine
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closed"),
+            ),
+        };
         a.waiting.fetch_sub(1, Ordering::SeqCst);
         self.waiting = false;
         Slot {
@@ -146,6 +167,25 @@ mod tests {
         assert_eq!(a.enter().err(), Some(QueueFull));
         a.set_runs(2);
         assert!(a.enter().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_child_run_starts_when_parents_fill_the_engine() {
+        let engine = Arc::new(Semaphore::new(1));
+        let parents = Arc::new(Admission::new(10, 0, engine.clone()));
+        let children = Arc::new(Admission::new(10, 0, engine));
+        let _parent = parents.enter().unwrap().start().await;
+        assert_eq!(
+            children.enter().err(),
+            Some(QueueFull),
+            "a top-level run waits for the engine"
+        );
+        let child = children.enter_nested().unwrap();
+        let started = tokio::time::timeout(std::time::Duration::from_secs(1), child.start()).await;
+        assert!(
+            started.is_ok(),
+            "the child did not wait for the engine slot its parent holds"
+        );
     }
 
     #[test]

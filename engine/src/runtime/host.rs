@@ -188,7 +188,12 @@ impl Host {
 
     /// Admission for one trigger event (`{headers, body}`): the workflow, and a ticket with the
     /// trigger outputs of each run its `splitOn` makes; refused at once when the queue is full.
-    fn admit(&self, workflow: &str, event: Value) -> Result<(&Hosted, Vec<Admitted>), Rejected> {
+    fn admit(
+        &self,
+        workflow: &str,
+        event: Value,
+        nested: bool,
+    ) -> Result<(&Hosted, Vec<Admitted>), Rejected> {
         let hosted = self.workflows.get(workflow).ok_or(Rejected::Unknown)?;
         let outputs = self
             .engine
@@ -196,7 +201,13 @@ impl Host {
             .map_err(|e| Rejected::SplitOn(e.message))?;
         let admitted = outputs
             .into_iter()
-            .map(|o| hosted.admission.enter().map(|ticket| (ticket, o)))
+            .map(|o| {
+                let ticket = match nested {
+                    true => hosted.admission.enter_nested(),
+                    false => hosted.admission.enter(),
+                };
+                ticket.map(|ticket| (ticket, o))
+            })
             .collect::<Result<Vec<_>, QueueFull>>()
             .map_err(|_| Rejected::QueueFull)?;
         Ok((hosted, admitted))
@@ -204,7 +215,7 @@ impl Host {
 
     /// Submits one trigger event to `workflow` and returns when its runs finish.
     pub async fn submit(&self, workflow: &str, event: Value) -> Result<Vec<RunRecord>, Rejected> {
-        let (hosted, admitted) = self.admit(workflow, event)?;
+        let (hosted, admitted) = self.admit(workflow, event, false)?;
         let runs = admitted.into_iter().map(|(ticket, outputs)| async move {
             let _slot = ticket.start().await;
             self.engine
@@ -225,7 +236,27 @@ impl Host {
         event: Value,
         event_id: Option<&str>,
     ) -> Result<Accepted, Rejected> {
-        let (hosted, admitted) = self.admit(workflow, event)?;
+        self.accept_as(workflow, event, event_id, false)
+    }
+
+    /// [`Host::accept`] for a child workflow called by a Workflow action: the child's trigger
+    /// limits apply, the engine-wide cap does not (its parent holds a slot; see admission).
+    pub fn accept_nested(
+        self: &Arc<Self>,
+        workflow: &str,
+        event: Value,
+    ) -> Result<Accepted, Rejected> {
+        self.accept_as(workflow, event, None, true)
+    }
+
+    fn accept_as(
+        self: &Arc<Self>,
+        workflow: &str,
+        event: Value,
+        event_id: Option<&str>,
+        nested: bool,
+    ) -> Result<Accepted, Rejected> {
+        let (hosted, admitted) = self.admit(workflow, event, nested)?;
         let split = admitted.len() > 1;
         let mut run_ids = Vec::with_capacity(admitted.len());
         let mut fresh = Vec::with_capacity(admitted.len());

@@ -1,0 +1,191 @@
+//! Hosting an app in this process: the engine, its HTTP server (Request triggers, the
+//! management API, /metrics, the AI gateway), its Kafka and RabbitMQ triggers, recurrences and
+//! housekeeping. `sluice run` and `sluice bench` host apps the same way through [`Hosted`].
+
+use sluice_connectors::kafka::consumer::Running;
+use sluice_connectors::AppHandlers;
+use sluice_engine::definition::{App, TriggerType};
+use sluice_engine::runtime::host::{period, Host};
+use sluice_engine::runtime::{app_settings, Engine, Mocks};
+use sluice_engine::store::SharedStore;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Runs in flight across all workflows, at most.
+pub const MAX_IN_FLIGHT: usize = 10_000;
+/// Run history retention when `Workflows.RuntimeConfiguration.RetentionInDays` is not set.
+const DEFAULT_RETENTION_DAYS: i64 = 90;
+
+/// What hosting needs besides the app.
+pub struct Setup<'a> {
+    pub app: &'a App,
+    /// Where the store lives (for messages).
+    pub data_dir: &'a Path,
+    pub store: SharedStore,
+    pub kafka: &'a crate::kafka::Kafka,
+    pub listener: tokio::net::TcpListener,
+    pub mocks: Mocks,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+/// An app being hosted; [`Hosted::stop`] drains and closes its triggers.
+pub struct Hosted {
+    pub base_url: String,
+    /// Triggers and recurrences hosted, and unfinished runs resumed.
+    pub hosted: usize,
+    pub resumed: usize,
+    consumers: Vec<Running>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Hosted {
+    /// Starts serving `setup.app`: HTTP first, then the triggers, then resumes unfinished runs.
+    pub async fn start(setup: Setup<'_>) -> anyhow::Result<Hosted> {
+        let Setup {
+            app,
+            data_dir,
+            store,
+            kafka,
+            listener,
+            mocks,
+            metrics,
+        } = setup;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let handlers = AppHandlers::new(app, kafka.bootstrap().as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine = Engine::new(handlers.handlers.clone(), app_settings(app))
+            .with_store(store.clone())
+            .with_base_url(&base_url);
+        let host = Arc::new(Host::new(app, engine, MAX_IN_FLIGHT)?.with_mocks(mocks));
+        handlers.attach(&host);
+        let settings = app_settings(app);
+        let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), metrics)
+            .with_callbacks(handlers.callbacks.clone())
+            .with_access_keys(|name| settings(name));
+        let mut router = sluice_connectors::http::router(server);
+        if let Some(gateway) = &handlers.gateway {
+            router = router.merge(sluice_connectors::gateway::server::router(gateway.clone()));
+            eprintln!("sluice: the AI gateway of gateway.json serves {base_url}/v1");
+        }
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, service).await {
+                eprintln!("sluice: the HTTP server stopped: {e}");
+            }
+        })];
+        eprintln!("sluice: listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");
+        let consumers = kafka.start(&host)?;
+        let queues = sluice_connectors::amqp::AmqpTrigger::for_app(app, &app_settings(app))
+            .map_err(|e| anyhow::anyhow!(e))?;
+        for trigger in &queues {
+            eprintln!(
+                "sluice: {}: RabbitMQ queue '{}' ({}, prefetch {})",
+                trigger.workflow,
+                trigger.queue,
+                if trigger.peek_lock {
+                    "peek-lock"
+                } else {
+                    "auto-complete"
+                },
+                trigger.prefetch
+            );
+            tasks.push(trigger.clone().start(host.clone(), handlers.locks.clone()));
+        }
+        if !queues.is_empty() {
+            tasks.push(sluice_connectors::amqp::trigger::expire_locks(
+                handlers.locks.clone(),
+            ));
+        }
+        let served: Vec<&str> = kafka
+            .triggers
+            .iter()
+            .map(|t| t.workflow.as_str())
+            .chain(queues.iter().map(|t| t.workflow.as_str()))
+            .collect();
+        let hosted = announce(&host, &base_url, &served) + consumers.len() + queues.len();
+        let resumed = host.recover()?;
+        if resumed > 0 {
+            eprintln!(
+                "sluice: resuming {resumed} unfinished run(s) from {}",
+                data_dir.display()
+            );
+        }
+        tasks.append(&mut host.start_recurrences());
+        tasks.push(tokio::spawn(housekeeping(store, retention_days(app))));
+        Ok(Hosted {
+            base_url,
+            hosted,
+            resumed,
+            consumers,
+            tasks,
+        })
+    }
+
+    /// Keeps a task of the caller's running until the app stops (aborted by [`Hosted::stop`]).
+    pub fn adopt(&mut self, task: JoinHandle<()>) {
+        self.tasks.push(task);
+    }
+
+    /// Stops taking events: aborts the server and the other triggers, then drains, commits and
+    /// closes each Kafka consumer so it leaves its group at once.
+    pub async fn stop(self) {
+        self.tasks.iter().for_each(|t| t.abort());
+        for consumer in self.consumers {
+            consumer.close().await;
+        }
+    }
+}
+
+fn retention_days(app: &App) -> i64 {
+    app.settings
+        .get("Workflows.RuntimeConfiguration.RetentionInDays")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(DEFAULT_RETENTION_DAYS)
+}
+
+/// Applies retention every hour and reports the store's size every ten seconds.
+async fn housekeeping(store: SharedStore, retention_days: i64) {
+    let size = metrics::gauge!(sluice_engine::runtime::metrics::STORE_SIZE);
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    for tick in 0u64.. {
+        every.tick().await;
+        if tick % 360 == 0 {
+            let before = chrono::Utc::now() - chrono::Duration::days(retention_days);
+            let store = store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.purge(before)).await;
+        }
+        if let Ok(bytes) = store.size_on_disk() {
+            size.set(bytes as f64);
+        }
+    }
+}
+
+/// Says which workflows are hosted and why the others are not; returns how many are.
+fn announce(host: &Host, base_url: &str, served: &[&str]) -> usize {
+    let mut names: Vec<&String> = host.workflows.keys().collect();
+    names.sort();
+    let mut hosted = 0;
+    for name in names {
+        let w = &host.workflows[name];
+        match (w.trigger_type, &w.recurrence) {
+            (Some(TriggerType::Recurrence | TriggerType::SlidingWindow), Some(r)) => {
+                hosted += 1;
+                eprintln!("sluice: {name}: recurrence every {:?}", period(r));
+            }
+            (Some(TriggerType::Request), _) => {
+                hosted += 1;
+                let trigger = w.plan.trigger.as_ref().map_or("manual".to_string(), |t| t.name.to_string());
+                eprintln!("sluice: {name}: POST {base_url}/api/{name}/triggers/{trigger}/invoke");
+            }
+            (Some(TriggerType::ServiceProvider), _) if served.contains(&name.as_str()) => {}
+            (Some(t), _) => eprintln!(
+                "sluice: {name}: not hosted: its {t} trigger is served by a connector that has not landed yet; \
+                 run it with `sluice invoke`"
+            ),
+            (None, _) => eprintln!("sluice: {name}: not hosted: it has no trigger"),
+        }
+    }
+    hosted
+}
