@@ -100,6 +100,10 @@ enum Command {
         /// The id of the first event.
         #[arg(long, default_value_t = 0)]
         first_id: u64,
+        /// How long a batch waits to fill (librdkafka's linger.ms). The embedded cluster
+        /// answers a fetch with one batch per partition, so larger batches consume faster.
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u64,
     },
     /// Run history in the data directory: list, show, resubmit, cancel, purge.
     Runs {
@@ -332,12 +336,14 @@ fn main() -> ExitCode {
             count,
             rate,
             first_id,
+            linger_ms,
         } => produce::run(produce::Options {
             bootstrap,
             topic,
             count,
             rate,
             first_id,
+            linger_ms,
         }),
         Command::Runs { app, data, command } => {
             runs_request(command).and_then(|r| runs::run(&app, data.as_deref(), r))

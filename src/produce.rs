@@ -14,6 +14,8 @@ pub struct Options {
     /// Events per second; 0: as fast as the broker takes them.
     pub rate: f64,
     pub first_id: u64,
+    /// librdkafka's linger.ms: how long a batch waits to fill.
+    pub linger_ms: u64,
 }
 
 /// The event with id `i`.
@@ -32,7 +34,8 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &options.bootstrap)
         .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
+        .set("linger.ms", options.linger_ms.to_string())
+        .set("queue.buffering.max.messages", "1000000")
         .create()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
