@@ -58,8 +58,8 @@ const PANELS: [Panel<'static>; 4] = [
     },
     Panel {
         title: "Execution delay p95",
-        unit: "ms",
-        value: |s| s.delay_p95_ms,
+        unit: "µs",
+        value: |s| s.delay_p95_ms.map(|ms| ms * 1e3),
         color: RGBColor(216, 59, 1),
     },
     Panel {

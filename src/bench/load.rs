@@ -144,11 +144,16 @@ pub fn produce_kafka(
     tally: Arc<Tally>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     // The embedded cluster (librdkafka's mock broker) answers a fetch with at most one
-    // producer batch per partition, so small batches would throttle the consumer; lingering
-    // 100 ms sends the batches a real producer at these rates would.
+    // producer batch per partition, so at high rates small batches would throttle the
+    // consumer: above 1,000 events/s batches linger 100 ms, as a real producer's would fill.
+    let linger = if rate > 0.0 && rate <= 1000.0 {
+        "5"
+    } else {
+        "100"
+    };
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "100")
+        .set("linger.ms", linger)
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
     let topic = topic.to_string();

@@ -65,7 +65,7 @@ pub struct BenchResult {
 
 /// `(figure, the study, sluice)` rows for the scenario.
 pub fn study_rows(r: &BenchResult) -> Vec<(&'static str, &'static str, String)> {
-    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2} ms"));
+    let ms = |v: Option<f64>| v.map_or("-".into(), duration_ms);
     let per_min = |v: f64| format!("{}/min", super::chart::human(v));
     let machine = format!(
         "1 machine, {} cores, {:.0} GiB",
@@ -136,7 +136,18 @@ fn projected(r: &BenchResult) -> String {
 }
 
 fn opt(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.2}"))
+    v.map_or("-".into(), duration_ms)
+}
+
+/// Milliseconds for people: "3 µs", "1.25 ms", "2.4 s".
+fn duration_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0} µs", ms * 1e3)
+    } else if ms < 1000.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{:.1} s", ms / 1e3)
+    }
 }
 
 /// The summary printed at the end and kept as Markdown.
