@@ -103,6 +103,8 @@ pub struct Throttled<'a> {
     /// Each child's trigger concurrency and waiting runs.
     pub child_runs: u64,
     pub child_waiting: u64,
+    /// The parent's trigger concurrency.
+    pub parent_runs: u64,
     /// The study's retry intervals are divided by this.
     pub time_scale: f64,
 }
@@ -146,7 +148,7 @@ fn parent(t: &Throttled) -> Value {
             )
         })
         .collect();
-    let runs = CHILDREN * (t.child_runs + t.child_waiting);
+    let runs = t.parent_runs;
     json!({"kind": kind(t.stateless), "definition": {
         "triggers": {"When_events_are_available_in_Event_hub": {"type": "ServiceProvider",
             "splitOn": "@triggerOutputs()?['body']",
@@ -216,7 +218,8 @@ mod tests {
             batch: 100,
             stateless: false,
             child_runs: 2,
-            child_waiting: 2,
+            child_waiting: 8,
+            parent_runs: 40,
             time_scale: 100.0,
         })
         .unwrap();

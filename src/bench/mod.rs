@@ -245,9 +245,11 @@ async fn bench(
                 batch: s.batch,
                 stateless: s.stateless,
                 child_runs,
-                // Room for every parent in flight to queue at its child (skew aside), so
-                // parents back off only when a child really is full.
+                // Twice the downstream's capacity in parents keeps it busy while half of them
+                // queue at their children; each child has room for a fifth of them, so a
+                // parent is refused (429, and backs off) only when the ids bunch up on one child.
                 child_waiting: 4 * child_runs,
+                parent_runs: 2 * app::CHILDREN * child_runs,
                 time_scale: s.time_scale.unwrap_or(1.0),
             })?
         }

@@ -190,7 +190,7 @@ pub fn markdown(r: &BenchResult, chart: Option<&str>) -> String {
             ),
         ),
         (
-            "execution delay p50 / p95 / p99 / max (ms)",
+            "execution delay p50 / p95 / p99 / max",
             format!(
                 "{} / {} / {} / {}",
                 opt(r.delay_p50_ms),
@@ -200,7 +200,7 @@ pub fn markdown(r: &BenchResult, chart: Option<&str>) -> String {
             ),
         ),
         (
-            "end-to-end latency p50 / p95 / p99 / max (ms)",
+            "end-to-end latency p50 / p95 / p99 / max",
             format!(
                 "{} / {} / {} / {}",
                 opt(r.latency_p50_ms),
