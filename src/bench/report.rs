@@ -139,6 +139,11 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("-".into(), duration_ms)
 }
 
+/// "p50 / p95 / p99 / max" of durations in milliseconds.
+fn quantiles(q: [Option<f64>; 4]) -> String {
+    q.map(opt).join(" / ")
+}
+
 /// Milliseconds for people: "3 µs", "1.25 ms", "2.4 s".
 fn duration_ms(ms: f64) -> String {
     if ms < 1.0 {
@@ -191,23 +196,21 @@ pub fn markdown(r: &BenchResult, chart: Option<&str>) -> String {
         ),
         (
             "execution delay p50 / p95 / p99 / max",
-            format!(
-                "{} / {} / {} / {}",
-                opt(r.delay_p50_ms),
-                opt(r.delay_p95_ms),
-                opt(r.delay_p99_ms),
-                opt(r.delay_max_ms)
-            ),
+            quantiles([
+                r.delay_p50_ms,
+                r.delay_p95_ms,
+                r.delay_p99_ms,
+                r.delay_max_ms,
+            ]),
         ),
         (
             "end-to-end latency p50 / p95 / p99 / max",
-            format!(
-                "{} / {} / {} / {}",
-                opt(r.latency_p50_ms),
-                opt(r.latency_p95_ms),
-                opt(r.latency_p99_ms),
-                opt(r.latency_max_ms)
-            ),
+            quantiles([
+                r.latency_p50_ms,
+                r.latency_p95_ms,
+                r.latency_p99_ms,
+                r.latency_max_ms,
+            ]),
         ),
         (
             "elapsed / input (s)",
