@@ -49,10 +49,10 @@ fn sdk_available() -> bool {
 }
 
 const SCRIPT: &str = r#"
-import sys, threading, time
+import json, sys, threading, time, urllib.request
 from openai import OpenAI
 
-gw = sys.argv[1]
+gw, slow = sys.argv[1], sys.argv[2]
 client = OpenAI(base_url=gw + "/v1", api_key="team-key")
 
 chat = client.chat.completions.create(
@@ -77,7 +77,11 @@ ask = dict(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], ma
 first_done = []
 first = threading.Thread(target=lambda: first_done.append(limited.chat.completions.with_raw_response.create(**ask)))
 first.start()
-time.sleep(0.5)
+# Send the second only once the first has reached the backend (not after a guessed sleep).
+deadline = time.time() + 30
+while json.load(urllib.request.urlopen(slow + "/_stats"))["requests"] < 1:
+    assert time.time() < deadline, "the first call never reached the backend"
+    time.sleep(0.01)
 raw = limited.chat.completions.with_raw_response.create(**ask)
 first.join()
 assert first_done and first_done[0].retries_taken == 0, "the first call was sent first"
@@ -116,6 +120,7 @@ fn the_openai_python_sdk_works_through_the_gateway() {
     let out = Command::new("python3")
         .arg(&script)
         .arg(&gw.base)
+        .arg(&slow.base)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

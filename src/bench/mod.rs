@@ -561,6 +561,7 @@ fn result(
             .fold(0.0, f64::max),
         actions_total: now.actions - first.actions,
         jobs_total: now.jobs - first.jobs,
+        retries: now.retries - first.retries,
         delay_p50_ms: delay(0.5),
         delay_p95_ms: delay(0.95),
         delay_p99_ms: delay(0.99),

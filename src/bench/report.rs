@@ -40,6 +40,8 @@ pub struct BenchResult {
     pub jobs_per_min_peak: f64,
     pub actions_total: u64,
     pub jobs_total: u64,
+    /// Action retries by retry policies (throttled: parents refused by a full child, 429).
+    pub retries: u64,
     pub delay_p50_ms: Option<f64>,
     pub delay_p95_ms: Option<f64>,
     pub delay_p99_ms: Option<f64>,
@@ -107,6 +109,11 @@ pub fn study_rows(r: &BenchResult) -> Vec<(&'static str, &'static str, String)> 
                 "drain time / input time",
                 "≈ 1.25 (4 h of input in 5 h)",
                 format!("{:.2}", r.drain_over_ideal),
+            ),
+            (
+                "parent retries (429 from a full child)",
+                "-",
+                r.retries.to_string(),
             ),
             ("machines", "32 WS3 (4 vCPU)", machine),
         ],
@@ -182,6 +189,7 @@ pub fn markdown(r: &BenchResult, chart: Option<&str>) -> String {
             "lost / duplicated",
             format!("{} / {}", r.lost, r.duplicated),
         ),
+        ("action retries", r.retries.to_string()),
         ("events/min", format!("{:.0}", r.events_per_min)),
         (
             "actions/min (total)",

@@ -4,8 +4,8 @@
 //! Prometheus exporter, once `/metrics` is served). The hot path still increments one handle.
 
 use super::metrics::{
-    ACTIONS_COMPLETED, JOBS_EXECUTED, JOB_EXECUTION_DELAY, RUNS_COMPLETED, RUNS_IN_FLIGHT,
-    TRIGGER_EVENTS,
+    ACTIONS_COMPLETED, ACTION_RETRIES, JOBS_EXECUTED, JOB_EXECUTION_DELAY, RUNS_COMPLETED,
+    RUNS_IN_FLIGHT, TRIGGER_EVENTS,
 };
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
@@ -26,6 +26,8 @@ pub struct Stats {
     pub actions: AtomicU64,
     pub jobs: AtomicU64,
     pub runs: AtomicU64,
+    /// Action retries (after a failure the retry policy retries).
+    pub retries: AtomicU64,
     pub in_flight: AtomicI64,
     delay: DelayHistogram,
 }
@@ -37,6 +39,7 @@ pub struct Snapshot {
     pub actions: u64,
     pub jobs: u64,
     pub runs: u64,
+    pub retries: u64,
     pub in_flight: i64,
     delay: Vec<u64>,
 }
@@ -48,6 +51,7 @@ impl Stats {
             actions: self.actions.load(Ordering::Relaxed),
             jobs: self.jobs.load(Ordering::Relaxed),
             runs: self.runs.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             delay: self.delay.counts(),
         }
@@ -139,6 +143,7 @@ enum Target {
     Actions,
     Jobs,
     Runs,
+    Retries,
 }
 
 struct Tee<H> {
@@ -154,6 +159,7 @@ impl Tee<Counter> {
             Target::Actions => &self.stats.actions,
             Target::Jobs => &self.stats.jobs,
             Target::Runs => &self.stats.runs,
+            Target::Retries => &self.stats.retries,
         }
     }
 }
@@ -218,6 +224,7 @@ impl<R: Recorder> Recorder for StatsRecorder<R> {
             ACTIONS_COMPLETED => Target::Actions,
             JOBS_EXECUTED => Target::Jobs,
             RUNS_COMPLETED => Target::Runs,
+            ACTION_RETRIES => Target::Retries,
             _ => return inner,
         };
         Counter::from_arc(Arc::new(Tee {
@@ -274,6 +281,7 @@ mod tests {
                 0.0,
             );
             m.run_completed(crate::definition::RunStatus::Succeeded);
+            m.retries.increment(3);
         });
         let after = stats.snapshot();
         assert_eq!(
@@ -281,6 +289,7 @@ mod tests {
             (2, 1, 1, 0)
         );
         assert_eq!(after.jobs, 2, "an action execution and a run completion");
+        assert_eq!(after.retries, 3);
         let p50 = after.delay_quantile(&before, 0.5).unwrap();
         let p99 = after.delay_quantile(&before, 0.99).unwrap();
         assert!((0.001..0.0013).contains(&p50), "{p50}");
