@@ -179,11 +179,14 @@ pub fn run(scenario: Scenario, options: Options) -> anyhow::Result<ExitCode> {
         folder.join("result.json"),
         serde_json::to_string_pretty(&result)?,
     )?;
+    let pace = match settings.rate {
+        r if r > 0.0 => format!("at {r:.0}/s"),
+        _ => "all at once".to_string(),
+    };
     let title = format!(
-        "sluice bench {}: {} events at {:.0}/s",
+        "sluice bench {}: {} events {pace}",
         scenario.name(),
-        result.events_in,
-        settings.rate
+        result.events_in
     );
     let chart = match chart::draw(&folder.join("chart.png"), &title, &result.samples) {
         Ok(()) => Some("chart.png"),
