@@ -24,6 +24,8 @@ pub struct Tally {
     /// Events sent and outputs seen so far (for progress).
     pub sent_count: AtomicU64,
     pub seen_count: AtomicU64,
+    /// Events seen at least once.
+    distinct: AtomicU64,
     /// End-to-end latency of each first output, microseconds.
     latencies: std::sync::Mutex<Vec<u32>>,
 }
@@ -49,6 +51,7 @@ impl Tally {
             seen: (0..events).map(|_| AtomicU32::new(0)).collect(),
             sent_count: AtomicU64::new(0),
             seen_count: AtomicU64::new(0),
+            distinct: AtomicU64::new(0),
             latencies: std::sync::Mutex::new(Vec::with_capacity(events as usize)),
         })
     }
@@ -69,6 +72,7 @@ impl Tally {
         if seen.fetch_add(1, Relaxed) > 0 {
             return;
         }
+        self.distinct.fetch_add(1, Relaxed);
         let sent = self.sent[id as usize].load(Relaxed);
         if sent > 0 {
             let at = at.saturating_duration_since(self.start).as_micros() as u64 + 1;
@@ -92,8 +96,8 @@ impl Tally {
 
     /// Every sent event has come out at least once.
     pub fn complete(&self) -> bool {
-        let sent = self.sent_count.load(Relaxed);
-        sent == self.sent.len() as u64 && self.seen.iter().all(|s| s.load(Relaxed) > 0)
+        let all = self.sent.len() as u64;
+        self.sent_count.load(Relaxed) == all && self.distinct.load(Relaxed) == all
     }
 
     pub fn check(&self) -> Checked {
@@ -252,4 +256,37 @@ pub fn post_orders(
             first = last;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tally_finds_lost_and_duplicated_events() {
+        let tally = Tally::new(4);
+        (0..4).for_each(|i| tally.mark_sent(i));
+        let later = Instant::now() + Duration::from_millis(5);
+        tally.mark_seen_at(0, later);
+        tally.mark_seen_at(1, later);
+        tally.mark_seen_at(1, later);
+        tally.mark_seen_at(9, later);
+        assert!(!tally.complete());
+        assert_eq!(tally.other_seen.load(Relaxed), 1, "an id never sent");
+        let checked = tally.check();
+        assert_eq!(
+            (
+                checked.sent,
+                checked.distinct,
+                checked.lost,
+                checked.duplicated
+            ),
+            (4, 2, 2, 1)
+        );
+        let [p50, _, _, max] = checked.latency_ms.unwrap();
+        assert!((5.0..1000.0).contains(&p50) && max >= p50, "{p50} {max}");
+        tally.mark_seen(2);
+        tally.mark_seen(3);
+        assert!(tally.complete());
+    }
 }

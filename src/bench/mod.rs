@@ -450,13 +450,12 @@ async fn watch(
                     .max(sample.runs_completed / runs_per_event),
             };
             bar.set_position(out.min(s.events));
-            let line =
-                format!(
+            let line = format!(
                 "sent {} | actions {}/min | jobs {}/min | delay p95 {} | in flight {} | cpu {:.0}%",
                 tally.sent_count.load(Relaxed),
                 chart::human(sample.actions_per_min),
                 chart::human(sample.jobs_per_min),
-                sample.delay_p95_ms.map_or("-".into(), |d| format!("{d:.1}ms")),
+                sample.delay_p95_ms.map_or("-".into(), report::duration_ms),
                 sample.in_flight,
                 sample.cpu_percent
             );

@@ -152,7 +152,7 @@ fn quantiles(q: [Option<f64>; 4]) -> String {
 }
 
 /// Milliseconds for people: "3 µs", "1.25 ms", "2.4 s".
-fn duration_ms(ms: f64) -> String {
+pub fn duration_ms(ms: f64) -> String {
     if ms < 1.0 {
         format!("{:.0} µs", ms * 1e3)
     } else if ms < 1000.0 {
