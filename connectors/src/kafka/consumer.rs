@@ -32,7 +32,6 @@ use rdkafka::{ClientContext, Statistics};
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::host::{Host, Rejected};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -47,8 +46,10 @@ struct Shared {
     topic: String,
     tracker: Mutex<OffsetTracker>,
     finished: Condvar,
-    /// Whether the assigned partitions are paused for backpressure.
-    paused: std::sync::atomic::AtomicBool,
+    /// Whether the assigned partitions are paused for backpressure. A lock, not a flag: the
+    /// loop pauses and run completions resume, and a flag set before the call could let a
+    /// resume slip in between and the pause land after it, with nobody left to resume.
+    paused: Mutex<bool>,
     /// Events in flight at most, and the permits for them.
     capacity: usize,
     permits: Arc<Semaphore>,
@@ -262,18 +263,25 @@ async fn room(
     if let Ok(permit) = tokio::time::timeout(PAUSE_AFTER, permits.clone().acquire_owned()).await {
         return permit.expect("never closed");
     }
-    if !shared.paused.swap(true, Relaxed) {
-        pause(consumer, true);
+    {
+        let mut paused = shared.paused.lock().unwrap_or_else(|p| p.into_inner());
+        if !*paused {
+            pause(consumer, true);
+            *paused = true;
+        }
     }
     permits.acquire_owned().await.expect("never closed")
 }
 
 /// Resumes the paused partitions once half the capacity is free again (after a run ends).
 fn maybe_resume(consumer: &StreamConsumer<TriggerContext>, shared: &Shared) {
-    if shared.permits.available_permits() >= shared.capacity.div_ceil(2)
-        && shared.paused.swap(false, Relaxed)
-    {
+    if shared.permits.available_permits() < shared.capacity.div_ceil(2) {
+        return;
+    }
+    let mut paused = shared.paused.lock().unwrap_or_else(|p| p.into_inner());
+    if *paused {
         pause(consumer, false);
+        *paused = false;
     }
 }
 
