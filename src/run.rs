@@ -157,7 +157,8 @@ pub fn describe(now: &Snapshot, before: &Snapshot, elapsed: Duration) -> String 
     )
 }
 
-fn human(x: f64) -> String {
+/// 1234567 → "1.2M", 4500 → "4.5K", 42 → "42".
+pub fn human(x: f64) -> String {
     if x >= 1e6 {
         format!("{:.1}M", x / 1e6)
     } else if x >= 1e3 {

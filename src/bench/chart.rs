@@ -115,16 +115,12 @@ fn draw_panel(
     Ok(())
 }
 
-/// 1234567 → "1.2M", 4500 → "4.5K".
+/// As the status line's [`crate::run::human`], with a decimal below 10 (axis ticks in µs).
 pub fn human(x: f64) -> String {
-    if x.abs() >= 1e6 {
-        format!("{:.1}M", x / 1e6)
-    } else if x.abs() >= 1e3 {
-        format!("{:.1}K", x / 1e3)
-    } else if x.abs() >= 10.0 || x == 0.0 {
-        format!("{x:.0}")
-    } else {
+    if x != 0.0 && x.abs() < 10.0 {
         format!("{x:.1}")
+    } else {
+        crate::run::human(x)
     }
 }
 

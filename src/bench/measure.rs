@@ -93,27 +93,25 @@ pub fn cpu_seconds() -> f64 {
 
 /// A `/proc/self/status` memory line (`VmRSS:`, `VmHWM:`) in MiB.
 pub fn memory_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    kib("/proc/self/status", field) / 1024.0
+}
+
+/// The value of a `Field:   123 kB` line of a /proc file, in KiB (0 when unreadable).
+fn kib(file: &str, field: &str) -> f64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }
 
 /// The machine: (logical cores, memory in GiB, CPU model).
 pub fn machine() -> (usize, f64, String) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let memory = kib("/proc/meminfo", "MemTotal:") / 1024.0 / 1024.0;
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
