@@ -159,7 +159,11 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<f64>().ok())
     {
-        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+        if ms.is_nan() {
+            return None;
+        }
+        let seconds = ms.max(0.0) / 1000.0;
+        return Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
     }
     headers
         .get("retry-after")

@@ -282,7 +282,10 @@ async fn read_response(response: reqwest::Response) -> Result<Response, ActionFa
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds >= 0.0 && seconds.is_finite()).then(|| Duration::from_secs_f64(seconds));
+        // A number from a downstream: anything past Duration's range waits "for ever", which
+        // the retry policy's maximumInterval caps.
+        return (seconds >= 0.0 && !seconds.is_nan())
+            .then(|| Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     Some(

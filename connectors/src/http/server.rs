@@ -278,7 +278,7 @@ async fn invoke(
             );
         }
     }
-    let accepted = match server.host.accept(name, outputs, tracking_id.as_deref()) {
+    let mut accepted = match server.host.accept(name, outputs, tracking_id.as_deref()) {
         Ok(accepted) => accepted,
         Err(Rejected::QueueFull) => {
             let mut response = error(
@@ -304,6 +304,19 @@ async fn invoke(
         .map(|id| id.to_string())
         .unwrap_or_default();
     let location = server.run_url(name, &first);
+    // Stateful runs are acknowledged only once their admission is on disk: a crash after
+    // this answer resumes them.
+    if let Err(e) = accepted.durable().await {
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "RunNotRecorded",
+            format!("the run could not be recorded in the run store: {e}"),
+        );
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        return response;
+    }
     if !responds {
         let keeper = server.clone();
         tokio::spawn(async move {

@@ -83,7 +83,7 @@ fn parse(text: &str) -> Result<Duration, String> {
         seconds +=
             components(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)]).map_err(|e| invalid(&e))?;
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds).map_err(|_| invalid("it is too long"))
 }
 
 /// Sums `<number><designator>` pairs; designators must appear in the order given by `units`.

@@ -66,9 +66,18 @@ impl fmt::Display for SyntaxError {
 
 impl std::error::Error for SyntaxError {}
 
+/// How deep an expression's tree may be: calls inside calls, and each `.name` or `[index]`
+/// on a value. Real expressions stay far below it; the bound keeps parsing, evaluating and
+/// dropping a hostile expression (ten thousand nested calls) from exhausting the stack.
+pub const MAX_DEPTH: usize = 128;
+
 /// Parses one expression (the text after `@`, or inside `@{ }`).
 pub fn parse(source: &str) -> Result<Expr, SyntaxError> {
-    let mut parser = Parser { source, at: 0 };
+    let mut parser = Parser {
+        source,
+        at: 0,
+        nesting: 0,
+    };
     parser.skip_ws();
     let expr = parser.expression()?;
     parser.skip_ws();
@@ -88,7 +97,12 @@ struct Parser<'s> {
     source: &'s str,
     /// Byte offset of the next character.
     at: usize,
+    /// Expressions open around the one being parsed (the parser's own recursion).
+    nesting: usize,
 }
+
+/// A parsed node and the depth of its tree.
+type Parsed = (Expr, usize);
 
 impl<'s> Parser<'s> {
     fn error_at(&self, byte: usize, message: impl Into<String>) -> SyntaxError {
@@ -136,8 +150,34 @@ impl<'s> Parser<'s> {
     }
 
     fn expression(&mut self) -> Result<Expr, SyntaxError> {
-        let mut expr = self.primary()?;
+        self.expression_with_depth().map(|(expr, _)| expr)
+    }
+
+    fn too_deep(&self, at: usize) -> SyntaxError {
+        self.error_at(
+            at,
+            format!(
+                "the expression nests deeper than {MAX_DEPTH} levels of calls, members and indexes"
+            ),
+        )
+    }
+
+    fn expression_with_depth(&mut self) -> Result<Parsed, SyntaxError> {
+        if self.nesting >= MAX_DEPTH {
+            return Err(self.too_deep(self.at));
+        }
+        self.nesting += 1;
+        let parsed = self.postfixes();
+        self.nesting -= 1;
+        parsed
+    }
+
+    fn postfixes(&mut self) -> Result<Parsed, SyntaxError> {
+        let (mut expr, mut depth) = self.primary()?;
         loop {
+            if depth > MAX_DEPTH {
+                return Err(self.too_deep(expr.start));
+            }
             self.skip_ws();
             let start = expr.start;
             let null_safe = self.eat('?');
@@ -157,9 +197,11 @@ impl<'s> Parser<'s> {
                     start,
                     end: self.at,
                 };
+                depth += 1;
             } else if self.eat('[') {
                 self.skip_ws();
-                let index = self.expression()?;
+                let (index, index_depth) = self.expression_with_depth()?;
+                depth = depth.max(index_depth) + 1;
                 self.expect(']', "to close the index")?;
                 expr = Expr {
                     kind: ExprKind::Index {
@@ -173,18 +215,21 @@ impl<'s> Parser<'s> {
             } else if null_safe {
                 return Err(self.error_at(self.at, "expected '.' or '[' after '?'"));
             } else {
-                return Ok(expr);
+                return Ok((expr, depth));
             }
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, SyntaxError> {
+    fn primary(&mut self) -> Result<Parsed, SyntaxError> {
         self.skip_ws();
         let start = self.at;
-        let literal = |value, end| Expr {
-            kind: ExprKind::Literal(value),
-            start,
-            end,
+        let literal = |value, end| {
+            let expr = Expr {
+                kind: ExprKind::Literal(value),
+                start,
+                end,
+            };
+            (expr, 1)
         };
         match self.peek() {
             None => Err(self.error_at(
@@ -226,7 +271,7 @@ impl<'s> Parser<'s> {
         }
     }
 
-    fn call(&mut self, name: &str, start: usize) -> Result<Expr, SyntaxError> {
+    fn call(&mut self, name: &str, start: usize) -> Result<Parsed, SyntaxError> {
         let function = functions::lookup(name).ok_or_else(|| {
             let hint = functions::suggest(name)
                 .map(|s| format!("; did you mean '{s}'?"))
@@ -235,9 +280,12 @@ impl<'s> Parser<'s> {
         })?;
         self.expect('(', "after the function name")?;
         let mut args = Vec::new();
+        let mut depth = 1;
         if !self.eat(')') {
             loop {
-                args.push(self.expression()?);
+                let (arg, arg_depth) = self.expression_with_depth()?;
+                depth = depth.max(arg_depth + 1);
+                args.push(arg);
                 if self.eat(')') {
                     break;
                 }
@@ -250,11 +298,12 @@ impl<'s> Parser<'s> {
                 format!("{} but got {}", function.arity_text(), args.len()),
             ));
         }
-        Ok(Expr {
+        let expr = Expr {
             kind: ExprKind::Call { function, args },
             start,
             end: self.at,
-        })
+        };
+        Ok((expr, depth))
     }
 
     fn name(&mut self) -> &'s str {
@@ -382,6 +431,18 @@ mod tests {
             "unexpected 'b' after the end of the expression@10"
         );
         assert_eq!(err("foo"), "'foo' is not a value; function calls need parentheses, e.g. foo(), and strings single quotes, e.g. 'foo'@0");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = |n: usize| format!("{}1{}", "string(".repeat(n), ")".repeat(n));
+        assert!(parse(&deep(MAX_DEPTH - 1)).is_ok());
+        assert!(parse(&deep(MAX_DEPTH)).is_err());
+        assert!(err(&deep(10_000)).starts_with("the expression nests deeper than 128"));
+        let chain = format!("triggerBody(){}", ".a".repeat(10_000));
+        assert!(err(&chain).starts_with("the expression nests deeper"));
+        let indexes = format!("{}1{}", "createArray(1)[".repeat(5_000), "]".repeat(5_000));
+        assert!(err(&indexes).starts_with("the expression nests deeper"));
     }
 
     #[test]

@@ -83,6 +83,18 @@ impl Admission {
         })
     }
 
+    /// A place for a run recovered after a restart: never refused (the run was accepted
+    /// before the crash), but counted as waiting, so new events meet a full queue and their
+    /// triggers push back while the backlog drains.
+    pub fn enter_recovered(self: &Arc<Self>) -> Ticket {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Ticket {
+            admission: self.clone(),
+            waiting: true,
+            nested: false,
+        }
+    }
+
     /// Runs waiting for a slot.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)

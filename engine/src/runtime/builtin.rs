@@ -44,7 +44,7 @@ fn eval(template: &Template, scope: &Scope<'_>) -> Result<Value, Failure> {
         .map_err(|e| Failure::new("InvalidTemplate", e.message))
 }
 
-fn body(value: Value) -> Value {
+pub(super) fn body(value: Value) -> Value {
     let mut map = Map::default();
     map.insert("body".into(), value);
     Value::object(map)
@@ -68,13 +68,13 @@ pub fn is_inline(step: &Step) -> bool {
             | StepKind::Until { .. }
             | StepKind::Wait { .. }
             | StepKind::Handler
+            | StepKind::JavaScript(_)
     )
 }
 
 /// Runs an inline step.
 pub fn execute(step: &Step, scope: &Scope<'_>) -> Result<Done, Failure> {
     match &step.kind {
-        StepKind::JavaScript(script) => javascript(step, script, scope),
         StepKind::InitializeVariable(vars) => initialize(vars, scope),
         StepKind::SetVariable { name, value } => {
             let value = eval(value, scope)?;
@@ -399,21 +399,22 @@ fn parse_json(content: Value, s: &Value) -> Result<Done, Failure> {
     Ok((Value::object(inputs), body(parsed)))
 }
 
-/// JavaScriptCode: the script sees `workflowContext` ({trigger, actions, workflow}); its
-/// return value is `outputs.body`.
-fn javascript(
-    step: &Step,
+/// JavaScriptCode: what the script sees, `workflowContext` ({trigger, actions, workflow}),
+/// and its limits from the app settings. The script itself runs on the script pool
+/// (`javascript::run_on_pool`); its return value is `outputs.body`.
+pub(super) fn javascript_context(
     script: &super::javascript::Script,
     scope: &Scope<'_>,
-) -> Result<Done, Failure> {
-    use super::javascript::{execute, Limits, DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TIMEOUT};
+) -> (Value, super::javascript::Limits) {
+    use super::javascript::{Limits, DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TIMEOUT};
     let setting = |name: &str| (scope.run.settings)(name).and_then(|v| v.parse::<f64>().ok());
     let limits = Limits {
         timeout: setting("Sluice.JavaScript.TimeoutSeconds")
             .filter(|s| *s > 0.0)
-            .map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs_f64),
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(DEFAULT_TIMEOUT),
         memory_mb: setting("Sluice.JavaScript.MemoryLimitMB")
-            .filter(|m| *m >= 1.0)
+            .filter(|m| *m >= 1.0 && *m <= 65_536.0)
             .map_or(DEFAULT_MEMORY_LIMIT_MB, |m| m as usize),
     };
     let mut actions = Map::default();
@@ -424,7 +425,5 @@ fn javascript(
     context.insert("trigger".into(), scope.trigger().unwrap_or_default());
     context.insert("actions".into(), Value::object(actions));
     context.insert("workflow".into(), scope.workflow());
-    let result = execute(script, &Value::object(context), &limits)?;
-    let inputs = step.inputs.evaluate(scope).unwrap_or_default();
-    Ok((inputs, body(result)))
+    (Value::object(context), limits)
 }

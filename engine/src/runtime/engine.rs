@@ -50,6 +50,13 @@ pub enum Cancelled {
     Marked,
 }
 
+/// A recorded admission: the run's start as recorded, and the write to await before
+/// acknowledging its trigger event.
+pub struct Recorded {
+    pub start: DateTime<Utc>,
+    pub commit: crate::store::Commit,
+}
+
 /// The trigger event was already turned into a run, which the store still knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Duplicate {
@@ -64,6 +71,8 @@ struct Start {
     event_id: Option<String>,
     replay: HashMap<String, Arc<ActionRecord>>,
     resumed: bool,
+    /// The header is in the store already (recorded at admission, or resumed).
+    recorded: bool,
 }
 
 impl Engine {
@@ -103,26 +112,17 @@ impl Engine {
     /// event itself. `outputs` is `{headers, body}`.
     pub fn split(&self, plan: &Plan, outputs: Value) -> Result<Vec<Value>, EvalError> {
         self.env.metrics.trigger_events.increment(1);
-        let Some(split_on) = plan.trigger.as_ref().and_then(|t| t.split_on.as_ref()) else {
-            return Ok(vec![outputs]);
-        };
-        let mut document = Map::default();
-        document.insert("triggerOutputs".into(), outputs.clone());
-        let items = split_on.evaluate(&JsonContext::new(Value::object(document)))?;
-        let Value::Array(items) = items else {
-            return Err(EvalError::new(format!(
-                "splitOn must give an array but gave {}",
-                crate::expr::eval::describe(&items)
-            )));
-        };
-        Ok(items
-            .iter()
-            .map(|item| {
-                let mut each = outputs.as_object().cloned().unwrap_or_default();
-                each.insert("body".into(), item.clone());
-                Value::object(each)
+        // Triggers call this on their own task: a panic here must refuse the event, not stop
+        // the trigger.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| split(plan, outputs)))
+            .unwrap_or_else(|panic| {
+                let error = panicked_error(panic.as_ref());
+                let message = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                Err(EvalError::new(message))
             })
-            .collect())
     }
 
     /// Runs `plan` once for a trigger output `{headers, body}`.
@@ -135,7 +135,33 @@ impl Engine {
         let start = fresh(trigger_outputs, None);
         self.execute(plan, start, mocks).await
     }
+}
 
+/// The trigger outputs of each run `splitOn` makes of an event.
+fn split(plan: &Plan, outputs: Value) -> Result<Vec<Value>, EvalError> {
+    let Some(split_on) = plan.trigger.as_ref().and_then(|t| t.split_on.as_ref()) else {
+        return Ok(vec![outputs]);
+    };
+    let mut document = Map::default();
+    document.insert("triggerOutputs".into(), outputs.clone());
+    let items = split_on.evaluate(&JsonContext::new(Value::object(document)))?;
+    let Value::Array(items) = items else {
+        return Err(EvalError::new(format!(
+            "splitOn must give an array but gave {}",
+            crate::expr::eval::describe(&items)
+        )));
+    };
+    Ok(items
+        .iter()
+        .map(|item| {
+            let mut each = outputs.as_object().cloned().unwrap_or_default();
+            each.insert("body".into(), item.clone());
+            Value::object(each)
+        })
+        .collect())
+}
+
+impl Engine {
     /// A new run id: time-ordered (UUIDv7, upper-case hex), so history sorts by start.
     pub fn new_run_id() -> Arc<str> {
         Arc::from(uuid::Uuid::now_v7().simple().to_string().to_uppercase())
@@ -154,6 +180,56 @@ impl Engine {
         let mut start = fresh(trigger_outputs, event_id);
         start.id = id;
         self.execute(plan, start, mocks).await
+    }
+
+    /// Records a stateful run's admission (its header, Running, with the trigger outputs)
+    /// so that its trigger can acknowledge the event once the returned commit resolves: from
+    /// then on a crash resumes the run rather than losing it. `None` when the workflow keeps
+    /// no durable record (stateless, or no store). Run it with [`Engine::run_admitted`].
+    pub fn record_admission(
+        &self,
+        plan: &Plan,
+        id: &str,
+        trigger_outputs: &Value,
+        event_id: Option<&str>,
+    ) -> Option<Recorded> {
+        let store = self.durable_store(plan)?;
+        let header = RunHeader {
+            id: id.to_string(),
+            workflow: plan.workflow.to_string(),
+            version: plan.version.clone(),
+            status: RunStatus::Succeeded,
+            running: true,
+            start_time: Utc::now(),
+            end_time: None,
+            trigger: trigger_outputs.clone(),
+            error: Value::Null,
+            event_id: event_id.map(str::to_string),
+        };
+        drop(store.save_definition(&plan.version, &plan.source));
+        let commit = store.put_run(&header);
+        Some(Recorded {
+            start: header.start_time,
+            commit,
+        })
+    }
+
+    /// Runs a run whose admission [`Engine::record_admission`] recorded (`start` is its
+    /// recorded start), without recording its header again.
+    pub async fn run_admitted(
+        &self,
+        plan: Arc<Plan>,
+        id: Arc<str>,
+        start: DateTime<Utc>,
+        trigger_outputs: Value,
+        event_id: Option<String>,
+        mocks: Arc<Mocks>,
+    ) -> RunRecord {
+        let mut fresh = fresh(trigger_outputs, event_id);
+        fresh.id = id;
+        fresh.start = start;
+        fresh.recorded = true;
+        self.execute(plan, fresh, mocks).await
     }
 
     /// Records that trigger event `event_id` starts run `run_id`, for a stateful workflow with a
@@ -218,6 +294,7 @@ impl Engine {
             start.start = header.start_time;
             start.event_id = header.event_id.clone();
             start.resumed = true;
+            start.recorded = true;
         }
         start.replay = replay.into_iter().map(|e| (e.path, e.record)).collect();
         self.execute(plan, start, mocks).await
@@ -270,7 +347,7 @@ impl Engine {
             event_id: start.event_id,
         };
         if let Some(store) = &store {
-            if !start.resumed {
+            if !start.recorded {
                 drop(store.save_definition(&plan.version, &plan.source));
                 // Not awaited: the header rides in the batch that makes the run's first I/O result
                 // durable, before any side effect depends on it, or else with the run's end.
@@ -292,8 +369,17 @@ impl Engine {
             .entry(start.id.clone())
             .or_default()
             .clone();
+        // A panic inside the run (a bug, or an input no check foresaw) fails this run only:
+        // it is recorded Failed with the panic's message, so it is not resumed again.
+        let body = std::panic::AssertUnwindSafe(executor.container(&plan.root, &root));
         let records = tokio::select! {
-            records = executor.container(&plan.root, &root) => records,
+            records = futures_util::FutureExt::catch_unwind(body) => match records {
+                Ok(records) => records,
+                Err(panic) => {
+                    state.terminate(RunStatus::Failed, panicked_error(panic.as_ref()));
+                    Vec::new()
+                }
+            },
             _ = cancel.notified() => {
                 state.terminate(RunStatus::Cancelled, cancelled_error());
                 Vec::new()
@@ -379,9 +465,55 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Marks a recorded unfinished run that cannot be resumed (its definition no longer
+    /// loads) Failed with `reason`, so that it is not tried again on every start.
+    pub async fn fail_unresumable(
+        &self,
+        header: &RunHeader,
+        reason: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        let Some(store) = self.store.as_ref() else {
+            return Ok(());
+        };
+        let mut header = header.clone();
+        header.running = false;
+        header.status = RunStatus::Failed;
+        header.end_time = Some(Utc::now());
+        let mut error = Map::default();
+        error.insert("code".into(), Value::from("RecoveryFailed"));
+        error.insert(
+            "message".into(),
+            Value::from(format!("the run could not be resumed: {reason}")),
+        );
+        header.error = Value::object(error);
+        let actions = match store.run(&header.id) {
+            Ok(Some(run)) => run.journal.iter().map(|e| e.record.clone()).collect(),
+            _ => Vec::new(),
+        };
+        store.finish_run(&header, actions).await
+    }
+}
+
 /// The creation time (Unix ms) in a run id: UUIDv7's first 48 bits.
 fn run_id_millis(id: &str) -> Option<u64> {
     u64::from_str_radix(id.get(..12)?, 16).ok()
+}
+
+/// The error of a run that panicked: the panic's message (the engine's own text).
+pub(super) fn panicked_error(panic: &(dyn std::any::Any + Send)) -> Value {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "an unknown failure".into());
+    let mut error = Map::default();
+    error.insert("code".into(), Value::from("EngineFailure"));
+    error.insert(
+        "message".into(),
+        Value::from(format!("the run failed inside the engine: {message}")),
+    );
+    Value::object(error)
 }
 
 fn cancelled_error() -> Value {
@@ -399,6 +531,7 @@ fn fresh(outputs: Value, event_id: Option<String>) -> Start {
         event_id,
         replay: HashMap::new(),
         resumed: false,
+        recorded: false,
     }
 }
 

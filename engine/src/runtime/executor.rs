@@ -209,7 +209,12 @@ impl<'r> Executor<'r> {
             if let Some(record) = self.canned(step, start) {
                 return record;
             }
-            let leaf = matches!(step.kind, StepKind::Wait { .. } | StepKind::Handler);
+            // Results replay cannot recompute: I/O, and scripts that read the clock or random.
+            let leaf = match step.kind {
+                StepKind::Wait { .. } | StepKind::Handler => true,
+                StepKind::JavaScript(_) => step.nondeterministic,
+                _ => false,
+            };
             if let Some(record) = self.replayed(step, frame).filter(|_| leaf) {
                 return record;
             }
@@ -256,6 +261,9 @@ impl<'r> Executor<'r> {
                     self.wait(interval.as_ref(), until.as_ref(), frame).await
                 }
                 StepKind::Handler => self.handler(step, frame, &mut record).await,
+                StepKind::JavaScript(script) => {
+                    self.javascript(step, script, frame, &mut record).await
+                }
                 _ => return self.inline(step, frame),
             };
             match outcome {
@@ -284,6 +292,21 @@ impl<'r> Executor<'r> {
             }
             record
         })
+    }
+
+    /// JavaScriptCode on the script pool, off this run's thread.
+    async fn javascript(
+        &self,
+        step: &Step,
+        script: &super::javascript::Script,
+        frame: &Frame<'_>,
+        record: &mut ActionRecord,
+    ) -> Result<RunStatus, Failure> {
+        let (context, limits) = builtin::javascript_context(script, &self.scope(frame));
+        let result = super::javascript::run_on_pool(script, context, limits).await?;
+        record.inputs = step.inputs.evaluate(&self.scope(frame)).unwrap_or_default();
+        record.outputs = builtin::body(result);
+        Ok(RunStatus::Succeeded)
     }
 
     /// Journals a finished leaf action of a stateful run.
@@ -492,7 +515,7 @@ pub(super) fn interval(count: i64, unit: crate::definition::names::Frequency) ->
         F::Week => 604_800,
         F::Month => 2_592_000,
     };
-    Duration::from_secs(count.max(0) as u64 * seconds)
+    Duration::from_secs((count.max(0) as u64).saturating_mul(seconds))
 }
 
 /// Builds the call a handler gets.

@@ -41,7 +41,20 @@ type Admitted = (Ticket, Value);
 /// Runs started for an accepted event.
 pub struct Accepted {
     pub run_ids: Vec<Arc<str>>,
+    /// Resolves once the runs' admission is durable (at once for stateless workflows): a
+    /// trigger that answers before the runs end (HTTP 202) waits for it, so a crash after
+    /// the answer resumes the runs instead of losing them. `Err` names a store failure.
+    pub durable: tokio::sync::oneshot::Receiver<Result<(), String>>,
     pub done: tokio::task::JoinHandle<Vec<RunRecord>>,
+}
+
+impl Accepted {
+    /// Waits until the runs' admission is durable.
+    pub async fn durable(&mut self) -> Result<(), String> {
+        (&mut self.durable)
+            .await
+            .unwrap_or_else(|_| Err("the runs ended before their admission was recorded".into()))
+    }
 }
 
 /// Why an event was not accepted.
@@ -138,9 +151,19 @@ impl Host {
         };
         let unfinished = store.list(&filter)?;
         let count = unfinished.len();
-        for header in unfinished {
+        for header in unfinished.into_iter().rev() {
+            // Oldest first, each through its workflow's admission, so a backlog of recovered
+            // runs keeps the trigger's concurrency (and makes the triggers push back).
+            let ticket = self
+                .workflows
+                .get(&header.workflow)
+                .map(|h| h.admission.enter_recovered());
             let host = self.clone();
             tokio::spawn(async move {
+                let _slot = match ticket {
+                    Some(ticket) => Some(ticket.start().await),
+                    None => None,
+                };
                 let journal = match host.engine.store().map(|s| s.run(&header.id)) {
                     Some(Ok(Some(stored))) => stored.journal,
                     _ => Vec::new(),
@@ -151,7 +174,14 @@ impl Host {
                             .replay(plan, &header, journal, true, host.mocks.clone())
                             .await;
                     }
-                    Err(e) => eprintln!("sluice: cannot resume run {}: {e}", header.id),
+                    Err(e) => {
+                        // Never left Running: it would be retried, and fail, on every start.
+                        eprintln!(
+                            "sluice: cannot resume run {}: {e}; marking it Failed",
+                            header.id
+                        );
+                        let _ = host.engine.fail_unresumable(&header, &e).await;
+                    }
                 }
             });
         }
@@ -283,22 +313,51 @@ impl Host {
             };
             self.engine.reserve(&id);
             run_ids.push(id.clone());
-            fresh.push((ticket, outputs, id, event));
+            let recorded =
+                self.engine
+                    .record_admission(&hosted.plan, &id, &outputs, event.as_deref());
+            fresh.push((ticket, outputs, id, event, recorded));
         }
         let (host, plan) = (self.clone(), hosted.plan.clone());
+        let (durable_tx, durable) = tokio::sync::oneshot::channel();
         let done = tokio::spawn(async move {
-            let runs = fresh.into_iter().map(|(ticket, outputs, id, event)| {
+            let mut runs = Vec::with_capacity(fresh.len());
+            let mut durable = Ok(());
+            for (ticket, outputs, id, event, recorded) in fresh {
+                let start = match recorded {
+                    Some(recorded) => {
+                        if let Err(e) = recorded.commit.await {
+                            durable = Err(e.to_string());
+                        }
+                        Some(recorded.start)
+                    }
+                    None => None,
+                };
+                runs.push((ticket, outputs, id, event, start));
+            }
+            let _ = durable_tx.send(durable);
+            let runs = runs.into_iter().map(|(ticket, outputs, id, event, start)| {
                 let (host, plan) = (&host, plan.clone());
                 async move {
                     let _slot = ticket.start().await;
-                    host.engine
-                        .run_as(plan, id, outputs, event, host.mocks.clone())
-                        .await
+                    let mocks = host.mocks.clone();
+                    match start {
+                        Some(start) => {
+                            host.engine
+                                .run_admitted(plan, id, start, outputs, event, mocks)
+                                .await
+                        }
+                        None => host.engine.run_as(plan, id, outputs, event, mocks).await,
+                    }
                 }
             });
             futures_util::future::join_all(runs).await
         });
-        Ok(Accepted { run_ids, done })
+        Ok(Accepted {
+            run_ids,
+            durable,
+            done,
+        })
     }
 
     /// Runs every Recurrence trigger of the app until the returned tasks are aborted. A
@@ -341,7 +400,7 @@ fn recurrence_event() -> Value {
 
 /// The time between occurrences (a month counts as 30 days).
 pub fn period(r: &Recurrence) -> Duration {
-    let unit = match r.frequency {
+    let unit: u64 = match r.frequency {
         Frequency::Second => 1,
         Frequency::Minute => 60,
         Frequency::Hour => 3600,
@@ -349,7 +408,7 @@ pub fn period(r: &Recurrence) -> Duration {
         Frequency::Week => 604_800,
         Frequency::Month => 2_592_000,
     };
-    Duration::from_secs(unit * r.interval.max(1) as u64)
+    Duration::from_secs(unit.saturating_mul(r.interval.max(1) as u64))
 }
 
 /// The wait before the first occurrence: now, or aligned to `startTime` and its multiples.

@@ -12,6 +12,12 @@
 //! and the worker's heap a memory limit (`Sluice.JavaScript.MemoryLimitMB`, default 64): a
 //! script over either fails the action. A script error fails it with the script's message
 //! and line.
+//!
+//! Scripts run on a pool of dedicated threads, one per core ([`run_on_pool`]), never on the
+//! async workers: a busy script delays neither the HTTP server nor other runs' actions, and
+//! the pool bounds how many scripts (and QuickJS heaps) exist at once. Values crossing the
+//! boundary are bounded in depth and size ([`MAX_VALUE_DEPTH`], [`MAX_RESULT_VALUES`]), so a
+//! deep or cyclic result fails its action, not the process.
 
 use super::builtin::Failure;
 use crate::expr::value::Map;
@@ -129,13 +135,121 @@ impl Worker {
     }
 }
 
-/// Runs `script` with `workflow_context` as its argument; the returned value, or the failure.
+/// One script to run on the pool, and where its result goes.
+struct Job {
+    code: Arc<str>,
+    id: u64,
+    context: Value,
+    limits: Limits,
+    done: tokio::sync::oneshot::Sender<Result<Value, Failure>>,
+}
+
+/// The script threads' queue.
+struct Pool {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+/// Stack of a script thread: QuickJS keeps below 1 MiB of it ([`Worker::new`]), the value
+/// conversions below [`MAX_VALUE_DEPTH`] frames.
+const POOL_STACK: usize = 8 << 20;
+
+fn pool() -> &'static Pool {
+    static POOL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for i in 0..threads {
+            let rx = rx.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("sluice-js-{i}"))
+                .stack_size(POOL_STACK)
+                .spawn(move || serve(&rx));
+        }
+        Pool {
+            jobs: std::sync::Mutex::new(tx),
+        }
+    })
+}
+
+fn serve(jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    loop {
+        let job = match jobs.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let Job {
+            code,
+            id,
+            context,
+            limits,
+            done,
+        } = job;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            execute_code(&code, id, &context, &limits)
+        }))
+        .unwrap_or_else(|_| {
+            // The engine may be half-way through anything: the next script gets a new one.
+            WORKER.with(|cell| cell.borrow_mut().take());
+            Err(Failure::new(
+                "JavaScriptEngineFailed",
+                "the JavaScript engine failed while running the script",
+            ))
+        });
+        let _ = done.send(result);
+    }
+}
+
+/// Runs `script` on the script pool (see the module's doc) and waits for its result.
+pub async fn run_on_pool(
+    script: &Script,
+    workflow_context: Value,
+    limits: Limits,
+) -> Result<Value, Failure> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job = Job {
+        code: script.code.clone(),
+        id: script.id,
+        context: workflow_context,
+        limits,
+        done,
+    };
+    let sent = pool()
+        .jobs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(job);
+    if sent.is_err() {
+        return Err(Failure::new(
+            "JavaScriptEngineFailed",
+            "the script pool has stopped",
+        ));
+    }
+    result.await.unwrap_or_else(|_| {
+        Err(Failure::new(
+            "JavaScriptEngineFailed",
+            "the script pool has stopped",
+        ))
+    })
+}
+
+/// Runs `script` with `workflow_context` as its argument on this thread; the returned value,
+/// or the failure.
 pub fn execute(
     script: &Script,
     workflow_context: &Value,
     limits: &Limits,
 ) -> Result<Value, Failure> {
-    if script.code.chars().count() > MAX_CODE_CHARS {
+    execute_code(&script.code, script.id, workflow_context, limits)
+}
+
+fn execute_code(
+    code: &str,
+    id: u64,
+    workflow_context: &Value,
+    limits: &Limits,
+) -> Result<Value, Failure> {
+    if code.chars().count() > MAX_CODE_CHARS {
         return Err(Failure::new(
             "InvalidJavaScript",
             format!("the code is longer than {MAX_CODE_CHARS} characters"),
@@ -153,7 +267,7 @@ pub fn execute(
             *slot = Some(Worker::new(limits.memory_mb)?);
         }
         let worker = slot.as_mut().expect("just created");
-        let result = run(worker, script, workflow_context, limits.timeout);
+        let result = run(worker, code, id, workflow_context, limits.timeout);
         if let Err(failure) = &result {
             // After running out of memory or time an engine may hold half-built state: start
             // the next script on a fresh one.
@@ -167,7 +281,8 @@ pub fn execute(
 
 fn run(
     worker: &mut Worker,
-    script: &Script,
+    code: &str,
+    id: u64,
     input: &Value,
     timeout: Duration,
 ) -> Result<Value, Failure> {
@@ -177,22 +292,22 @@ fn run(
         context, compiled, ..
     } = worker;
     let result = context.with(|ctx| {
-        let function = match compiled.get(&script.id) {
+        let function = match compiled.get(&id) {
             Some(f) => f
                 .clone()
                 .restore(&ctx)
                 .map_err(|e| engine_failure(&ctx, e))?,
             None => {
-                let f = compile(&ctx, &script.code)?;
-                compiled.insert(script.id, Persistent::save(&ctx, f.clone()));
+                let f = compile(&ctx, code)?;
+                compiled.insert(id, Persistent::save(&ctx, f.clone()));
                 f
             }
         };
-        let argument = to_js(&ctx, input).map_err(|e| engine_failure(&ctx, e))?;
+        let argument = to_js(&ctx, input, 0)?;
         let returned: rquickjs::Value = function
             .call((argument,))
             .map_err(|e| script_failure(&ctx, e, timeout))?;
-        Ok(from_js(&returned))
+        from_js(&returned)
     });
     worker.deadline.store(0, Relaxed);
     let _ = &worker.runtime;
@@ -263,13 +378,36 @@ fn script_failure(ctx: &Ctx<'_>, e: rquickjs::Error, timeout: Duration) -> Failu
 
 fn describe_js(value: &rquickjs::Value<'_>) -> String {
     match from_js(value) {
-        Value::String(s) => format!("'{s}'"),
-        other => other.to_json_string(),
+        Ok(Value::String(s)) => format!("'{s}'"),
+        Ok(other) => other.to_json_string(),
+        Err(_) => "a value too large to show".into(),
     }
 }
 
-fn to_js<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<rquickjs::Value<'js>> {
+/// How deep a value crossing between Rust and JavaScript may nest: JSON's own depth limit
+/// here. A cyclic object exceeds it too, so it fails the action rather than the stack.
+pub const MAX_VALUE_DEPTH: usize = 128;
+/// How many values (array items, properties) one result may hold: a script that builds a
+/// shared subtree 2^40 times over fails the action instead of filling the memory.
+pub const MAX_RESULT_VALUES: usize = 10_000_000;
+
+fn too_deep(what: &str) -> Failure {
+    Failure::new(
+        "JavaScriptResultTooLarge",
+        format!("the script's {what} nests deeper than {MAX_VALUE_DEPTH} levels (or is cyclic)"),
+    )
+}
+
+fn to_js<'js>(
+    ctx: &Ctx<'js>,
+    value: &Value,
+    depth: usize,
+) -> Result<rquickjs::Value<'js>, Failure> {
     use rquickjs::IntoJs;
+    if depth > MAX_VALUE_DEPTH {
+        return Err(too_deep("workflowContext"));
+    }
+    let engine = |e| engine_failure(ctx, e);
     Ok(match value {
         Value::Null => rquickjs::Value::new_null(ctx.clone()),
         Value::Bool(b) => rquickjs::Value::new_bool(ctx.clone(), *b),
@@ -278,30 +416,52 @@ fn to_js<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<rquickjs::Value
             Err(_) => rquickjs::Value::new_float(ctx.clone(), *i as f64),
         },
         Value::Float(f) => rquickjs::Value::new_float(ctx.clone(), *f),
-        Value::String(s) => s.as_ref().into_js(ctx)?,
+        Value::String(s) => s.as_ref().into_js(ctx).map_err(engine)?,
         Value::Array(items) => {
-            let array = Array::new(ctx.clone())?;
+            let array = Array::new(ctx.clone()).map_err(engine)?;
             for (i, item) in items.iter().enumerate() {
-                array.set(i, to_js(ctx, item)?)?;
+                array.set(i, to_js(ctx, item, depth + 1)?).map_err(engine)?;
             }
             array.into_value()
         }
         Value::Object(map) => {
-            let object = Object::new(ctx.clone())?;
+            let object = Object::new(ctx.clone()).map_err(engine)?;
             for (key, item) in map.iter() {
-                object.set(key.as_str(), to_js(ctx, item)?)?;
+                object
+                    .set(key.as_str(), to_js(ctx, item, depth + 1)?)
+                    .map_err(engine)?;
             }
             object.into_value()
         }
         other => match other.as_f64() {
             Some(f) => rquickjs::Value::new_float(ctx.clone(), f),
-            None => other.to_json_string().into_js(ctx)?,
+            None => other.to_json_string().into_js(ctx).map_err(engine)?,
         },
     })
 }
 
-fn from_js(value: &rquickjs::Value<'_>) -> Value {
-    match value.type_of() {
+/// A JavaScript value as a workflow value: bounded in depth (cycles included) and in size.
+fn from_js(value: &rquickjs::Value<'_>) -> Result<Value, Failure> {
+    let mut budget = MAX_RESULT_VALUES;
+    convert(value, 0, &mut budget)
+}
+
+fn convert(
+    value: &rquickjs::Value<'_>,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<Value, Failure> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(too_deep("result"));
+    }
+    if *budget == 0 {
+        return Err(Failure::new(
+            "JavaScriptResultTooLarge",
+            format!("the script's result holds more than {MAX_RESULT_VALUES} values"),
+        ));
+    }
+    *budget -= 1;
+    Ok(match value.type_of() {
         Type::Bool => Value::Bool(value.as_bool().unwrap_or_default()),
         Type::Int => Value::Integer(i64::from(value.as_int().unwrap_or_default())),
         Type::Float => {
@@ -318,27 +478,29 @@ fn from_js(value: &rquickjs::Value<'_>) -> Value {
             .map(Value::from)
             .unwrap_or_default(),
         Type::Array => {
-            let array = value.as_array().expect("an array");
-            Value::array(
-                array
-                    .iter::<rquickjs::Value>()
-                    .flatten()
-                    .map(|v| from_js(&v))
-                    .collect(),
-            )
+            let Some(array) = value.as_array() else {
+                return Ok(Value::Null);
+            };
+            let mut items = Vec::with_capacity(array.len().min(1024));
+            for item in array.iter::<rquickjs::Value>().flatten() {
+                items.push(convert(&item, depth + 1, budget)?);
+            }
+            Value::array(items)
         }
         Type::Object | Type::Exception => {
-            let object = value.as_object().expect("an object");
+            let Some(object) = value.as_object() else {
+                return Ok(Value::Null);
+            };
             let mut map = Map::default();
             for (key, item) in object.props::<String, rquickjs::Value>().flatten() {
                 if !item.is_function() && !item.is_undefined() {
-                    map.insert(key, from_js(&item));
+                    map.insert(key, convert(&item, depth + 1, budget)?);
                 }
             }
             Value::object(map)
         }
         _ => Value::Null,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub mod schema;
 pub mod stats;
 mod table;
 
-pub use engine::{Cancelled, Claim, Duplicate, Engine};
+pub use engine::{Cancelled, Claim, Duplicate, Engine, Recorded};
 pub use executor::Environment;
 pub use handler::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Handlers};
 pub use plan::Plan;

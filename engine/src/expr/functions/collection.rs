@@ -191,24 +191,24 @@ fn take(args: &mut Args<'_>) -> FnResult {
 
 fn sort(args: &mut Args<'_>) -> FnResult {
     let key = args.opt_str(1)?.map(str::to_string);
-    let mut items = args.array(0)?.to_vec();
+    let items = args.array(0)?.to_vec();
     let pick = |v: &Value| -> Value {
         match &key {
             Some(k) => v.get(k).cloned().unwrap_or_default(),
             None => v.clone(),
         }
     };
-    let mut error = None;
-    items.sort_by(|a, b| {
-        compare(&pick(a), &pick(b)).unwrap_or_else(|e| {
-            error.get_or_insert(e);
-            std::cmp::Ordering::Equal
-        })
-    });
-    match error {
-        Some(e) => fail(e),
-        None => Ok(Value::array(items)),
+    // The keys must be mutually comparable before sorting: a comparator that errs on some
+    // pairs is not a total order, and the standard sort may panic on one.
+    let keys: Vec<Value> = items.iter().map(pick).collect();
+    if let Some(first) = keys.first() {
+        for key in &keys {
+            compare(first, key).or_else(fail)?;
+        }
     }
+    let mut keyed: Vec<(Value, Value)> = keys.into_iter().zip(items).collect();
+    keyed.sort_by(|(a, _), (b, _)| compare(a, b).unwrap_or(std::cmp::Ordering::Equal));
+    Ok(Value::array(keyed.into_iter().map(|(_, v)| v).collect()))
 }
 
 fn reverse(args: &mut Args<'_>) -> FnResult {

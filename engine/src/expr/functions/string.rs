@@ -144,14 +144,15 @@ fn substring(args: &mut Args<'_>) -> FnResult {
         Some(_) => args.int(2)?,
         None => chars.len() as i64 - start,
     };
-    if start < 0 || length < 0 || start + length > chars.len() as i64 {
+    let end = start.checked_add(length).unwrap_or(i64::MAX);
+    if start < 0 || length < 0 || end > chars.len() as i64 {
         return fail(format!(
             "start {start} and length {length} are outside the text, which has {} characters",
             chars.len()
         ));
     }
     Ok(Value::from(
-        chars[start as usize..(start + length) as usize]
+        chars[start as usize..end as usize]
             .iter()
             .collect::<String>(),
     ))
