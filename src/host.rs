@@ -61,20 +61,21 @@ impl Hosted {
         let host = Arc::new(Host::new(app, engine, MAX_IN_FLIGHT)?.with_mocks(mocks));
         handlers.attach(&host);
         let settings = app_settings(app);
+        let key = management_key(&*settings, data_dir)?;
         let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), metrics)
             .with_callbacks(handlers.callbacks.clone())
-            .with_access_keys(|name| settings(name));
+            .with_access_keys(|name| settings(name))
+            .with_management_key(&key);
         let mut router = sluice_connectors::http::router(server);
         if let Some(gateway) = &handlers.gateway {
             router = router.merge(sluice_connectors::gateway::server::router(gateway.clone()));
             eprintln!("sluice: the AI gateway of gateway.json serves {base_url}/v1");
         }
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, service).await {
-                eprintln!("sluice: the HTTP server stopped: {e}");
-            }
-        })];
+        let limits =
+            sluice_connectors::http::serve::ServerLimits::from_settings(|name| settings(name));
+        let mut tasks = vec![tokio::spawn(sluice_connectors::http::serve::serve(
+            listener, router, limits,
+        ))];
         eprintln!("sluice: listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");
         let consumers = kafka.start(&host)?;
         let queues = sluice_connectors::amqp::AmqpTrigger::for_app(app, &app_settings(app))
@@ -136,6 +137,57 @@ impl Hosted {
             consumer.close().await;
         }
     }
+}
+
+/// The app setting that gives the management API's key.
+pub const MANAGEMENT_KEY_SETTING: &str = "Sluice.Management.Key";
+
+/// The management API's key: the app setting [`MANAGEMENT_KEY_SETTING`], or else the key in
+/// `DATA_DIR/management.key`, created (random, readable by the owner only) on first start.
+/// The key itself is never printed: the banner says where it is.
+pub fn management_key(
+    setting: &dyn Fn(&str) -> Option<String>,
+    data_dir: &Path,
+) -> anyhow::Result<String> {
+    if let Some(key) = setting(MANAGEMENT_KEY_SETTING).filter(|k| !k.trim().is_empty()) {
+        eprintln!(
+            "sluice: the management API takes the key of the app setting {MANAGEMENT_KEY_SETTING}"
+        );
+        return Ok(key.trim().to_string());
+    }
+    let path = data_dir.join("management.key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        if !key.trim().is_empty() {
+            eprintln!(
+                "sluice: the management API takes the key in {}",
+                path.display()
+            );
+            return Ok(key.trim().to_string());
+        }
+    }
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    std::fs::create_dir_all(data_dir)?;
+    write_private(&path, &key)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    eprintln!(
+        "sluice: created the management API key in {} (send it as x-functions-key)",
+        path.display()
+    );
+    Ok(key)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 fn retention_days(app: &App) -> i64 {

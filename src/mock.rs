@@ -2,7 +2,6 @@
 
 use sluice_connectors::gateway::mock_llm::MockLlmConfig;
 use sluice_connectors::http::mock_function::{router, MockConfig};
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 pub fn function(port: u16, config: MockConfig) -> anyhow::Result<ExitCode> {
@@ -55,9 +54,11 @@ pub fn serve(
             "sluice: {what} listening on http://{}{path} {hint}",
             listener.local_addr()?
         );
-        let service = router().into_make_service_with_connect_info::<SocketAddr>();
+        let limits = sluice_connectors::http::serve::ServerLimits::from_settings(|name| {
+            std::env::var(name).ok()
+        });
         tokio::select! {
-            result = axum::serve(listener, service) => result?,
+            _ = sluice_connectors::http::serve::serve(listener, router(), limits) => {}
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(ExitCode::SUCCESS)

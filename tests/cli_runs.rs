@@ -197,6 +197,7 @@ fn unfinished_run(app: &Path) -> String {
         ),
         error: sluice_engine::expr::Value::Null,
         event_id: None,
+        secure_trigger: false,
     };
     let record: sluice_engine::runtime::ActionRecord = serde_json::from_value(json!({
         "name": "Stamp", "type": "Compose", "status": "Succeeded", "startTime": "2026-01-01T00:00:00Z",

@@ -22,6 +22,7 @@ pub mod handlers;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod secrets;
 pub mod service_provider;
 pub mod trigger_params;
 

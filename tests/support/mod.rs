@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 /// An HTTP answer: status, headers (names in lower case), body.
 pub type Reply = (u16, Vec<(String, String)>, String);
 
+/// The management API key every `sluice run` of the tests gets (app setting
+/// `Sluice.Management.Key`); [`request_with`] sends it on management paths.
+pub const MANAGEMENT_KEY: &str = "test-management-key";
+const MANAGEMENT: &str = "/runtime/webhooks/workflow/api/management";
+
 pub struct Sluice {
     pub child: Child,
     pub base: String,
@@ -40,6 +45,7 @@ pub fn start_with(app: &Path, extra: &[&str]) -> Sluice {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["run", app.to_str().unwrap(), "--port", "0"])
         .args(extra)
+        .env("Sluice.Management.Key", MANAGEMENT_KEY)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -89,6 +95,14 @@ pub fn try_request_with(
     extra: &str,
 ) -> std::io::Result<Reply> {
     let address = base.trim_start_matches("http://");
+    let key;
+    let extra =
+        if path.contains(MANAGEMENT) && !extra.to_ascii_lowercase().contains("x-functions-key") {
+            key = format!("{extra}x-functions-key: {MANAGEMENT_KEY}\r\n");
+            key.as_str()
+        } else {
+            extra
+        };
     let mut stream = TcpStream::connect(address)?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     write!(

@@ -97,7 +97,7 @@ impl ServiceBusActions {
                 .next()
                 .ok_or_else(|| failure("no Service Bus connection".into()))?;
             let dead = format!("{}{DEAD_LETTER_SUFFIX}", held.queue);
-            publish(publisher, "", &dead, &held.payload, properties).await?;
+            publish(publisher, "", &dead, &held.payload, properties, true).await?;
             metrics::counter!(names::AMQP_DEAD_LETTERED, "queue" => held.queue.clone())
                 .increment(1);
             held.acker
@@ -153,7 +153,11 @@ impl ServiceBusActions {
         };
         for message in &messages {
             let (payload, properties) = to_amqp(message);
-            publish(publisher, exchange, key, &payload, properties).await?;
+            // A queue send is mandatory: RabbitMQ returns a message no queue takes (the queue
+            // does not exist), where it would otherwise drop it, and the action fails as Service
+            // Bus fails a send to a missing entity. A topic with no subscription keeps nothing,
+            // as on Service Bus.
+            publish(publisher, exchange, key, &payload, properties, !topic).await?;
         }
         Ok(body(Value::Null))
     }
@@ -165,22 +169,31 @@ async fn publish(
     key: &str,
     payload: &[u8],
     properties: BasicProperties,
+    mandatory: bool,
 ) -> Result<(), ActionFailure> {
     let channel = publisher.channel().await.map_err(failure)?;
+    let options = BasicPublishOptions {
+        mandatory,
+        ..BasicPublishOptions::default()
+    };
     let confirm = channel
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            payload,
-            properties,
-        )
+        .basic_publish(exchange.into(), key.into(), options, payload, properties)
         .await
         .map_err(|e| failure(format!("publishing to '{key}{exchange}': {e}")))?
         .await
         .map_err(|e| failure(format!("publishing to '{key}{exchange}': {e}")))?;
     match confirm {
-        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(returned)) => {
+            metrics::counter!(names::AMQP_RETURNED).increment(1);
+            Err(ActionFailure::permanent(
+                "MessagingEntityNotFound",
+                format!(
+                    "the messaging entity '{key}{exchange}' could not be found: the broker returned the message ({:?}: {})",
+                    returned.reply_code, returned.reply_text
+                ),
+            ))
+        }
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
         Confirmation::Nack(_) => Err(failure(format!(
             "the broker refused the message for '{key}{exchange}'"
         ))),

@@ -104,8 +104,10 @@ impl Backend {
                     .or(deployment)
                     .unwrap_or("default");
                 format!(
-                    "{}/openai/deployments/{d}/{op}?api-version={}",
-                    self.base, self.config.api_version
+                    "{}/openai/deployments/{}/{op}?api-version={}",
+                    self.base,
+                    super::request::segment(d),
+                    self.config.api_version
                 )
             }
             _ => format!("{}/{op}", self.base),

@@ -13,15 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// What the gateway reads of every request body.
-#[derive(serde::Deserialize)]
-struct Peek<'a> {
-    #[serde(borrow, default)]
-    model: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default)]
-    stream: Option<bool>,
-}
-
 /// The `usage` of a response, the rest skipped unparsed.
 #[derive(serde::Deserialize)]
 struct UsageOnly {
@@ -68,7 +59,8 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
     if !gw.subscription_keys.is_empty() {
         let facts = facts(&api.name, &request, "");
         let key = facts.context("").subscription().to_string();
-        if !gw.subscription_keys.contains(&key) {
+        let known = gw.subscription_keys.iter().map(String::as_str);
+        if !crate::secrets::matches_any(key.as_bytes(), known) {
             return GatewayResponse::error(StatusCode::UNAUTHORIZED, "invalid_api_key", "a valid subscription key is required (api-key, Authorization: Bearer or Ocp-Apim-Subscription-Key)");
         }
     }
@@ -77,20 +69,32 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
     let mut body: Option<Value> = None;
     let mut model = request.deployment.clone().unwrap_or_default();
     let mut streaming = false;
-    if !matches!(request.operation, Operation::Function(_)) {
-        let Ok(peek) = serde_json::from_slice::<Peek<'_>>(&request.body) else {
-            return GatewayResponse::error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "the request body is not a JSON object",
-            );
+    if let Operation::Function(path) = &request.operation {
+        if let Err(message) = super::request::check_function_path(path) {
+            return bad_request(message);
+        }
+    } else {
+        let peek = match super::request::peek(&request.body) {
+            Ok(peek) => peek,
+            Err(message) => return bad_request(message),
         };
         if let Some(m) = peek.model {
             model = m.into_owned();
         }
+        for name in [request.deployment.as_deref(), Some(model.as_str())]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(message) = super::request::check_deployment(name) {
+                return bad_request(message);
+            }
+        }
         streaming = peek.stream == Some(true);
         if api.limit.is_some() || api.cache.is_some() || streaming {
-            body = serde_json::from_slice::<Value>(&request.body).ok();
+            body = match super::request::parse(&request.body) {
+                Ok(b) => Some(b),
+                Err(message) => return bad_request(message),
+            };
         }
     }
     let facts = facts(&api.name, &request, &model);
@@ -123,7 +127,9 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
     if streaming {
         if let Some(b) = body.as_mut() {
             // Without this, streams carry no usage and could not be settled.
-            b["stream_options"]["include_usage"] = Value::Bool(true);
+            if let Err(message) = super::request::ask_for_usage(b) {
+                return bad_request(message);
+            }
             forwarded = Bytes::from(b.to_string());
         }
     }
@@ -196,7 +202,10 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             return GatewayResponse::error(
                 StatusCode::BAD_GATEWAY,
                 "backend_error",
-                format!("backend '{}' broke off its answer: {e}", backend.id),
+                crate::secrets::redact_queries(&format!(
+                    "backend '{}' broke off its answer: {e}",
+                    backend.id
+                )),
             );
         }
     };
@@ -241,11 +250,14 @@ fn facts(api: &str, request: &GatewayRequest, model: &str) -> Facts {
 }
 
 /// Prompt estimate plus the completion budget.
+fn bad_request(message: String) -> GatewayResponse {
+    GatewayResponse::error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+}
+
 fn estimate(operation: &Operation, model: &str, body: &Value) -> u64 {
     match operation {
-        Operation::ChatCompletions => {
-            tokens::chat_prompt(model, body) + tokens::max_completion(body).unwrap_or(0)
-        }
+        Operation::ChatCompletions => tokens::chat_prompt(model, body)
+            .saturating_add(tokens::max_completion(body).unwrap_or(0)),
         Operation::Embeddings => tokens::embeddings_input(model, body),
         Operation::Function(_) => 0,
     }
@@ -366,7 +378,7 @@ async fn forward<'g>(
                 last = Some(GatewayResponse::error(
                     StatusCode::BAD_GATEWAY,
                     "backend_unreachable",
-                    format!("backend '{}': {e}", backend.id),
+                    crate::secrets::redact_queries(&format!("backend '{}': {e}", backend.id)),
                 ));
             }
         }

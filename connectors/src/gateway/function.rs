@@ -33,8 +33,12 @@ pub async fn call(
     call: &ActionCall<'_>,
 ) -> Result<Value, ActionFailure> {
     let invalid = |m: String| ActionFailure::permanent("InvalidFunctionRequest", m);
-    let mut url = url::Url::parse(&request.uri)
-        .map_err(|e| invalid(format!("'{}' is not a URL: {e}", request.uri)))?;
+    let mut url = url::Url::parse(&request.uri).map_err(|e| {
+        invalid(format!(
+            "'{}' is not a URL: {e}",
+            crate::secrets::without_query(&request.uri)
+        ))
+    })?;
     if !request.queries.is_empty() {
         url.query_pairs_mut().extend_pairs(&request.queries);
     }

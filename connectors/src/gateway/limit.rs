@@ -94,7 +94,7 @@ impl TokenLimiter {
         }
         if let Some(quota) = self.quota {
             // At exactly the quota a request is still admitted only if it fits: `>` not `>=`.
-            if c.quota_used + tokens > quota {
+            if c.quota_used.saturating_add(tokens) > quota {
                 let left = (window_end - wall).to_std().unwrap_or_default();
                 return Err(Refusal::Quota {
                     retry_after: left.max(Duration::from_secs(1)),
@@ -102,7 +102,7 @@ impl TokenLimiter {
             }
         }
         if let Some(tpm) = self.tpm {
-            if c.in_window + tokens > tpm {
+            if c.in_window.saturating_add(tokens) > tpm {
                 return Err(Refusal::Rate {
                     retry_after: retry_after(c, tokens, tpm, now),
                     needed: tokens,
@@ -113,9 +113,9 @@ impl TokenLimiter {
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         c.entries.push_back((id, now, tokens));
-        c.in_window += tokens;
-        c.in_flight += tokens;
-        c.quota_used += tokens;
+        c.in_window = c.in_window.saturating_add(tokens);
+        c.in_flight = c.in_flight.saturating_add(tokens);
+        c.quota_used = c.quota_used.saturating_add(tokens);
         let remaining = self.remaining(c);
         Ok((
             Reservation {
@@ -136,11 +136,14 @@ impl TokenLimiter {
         };
         c.in_flight = c.in_flight.saturating_sub(r.reserved);
         if let Ok(i) = c.entries.binary_search_by_key(&r.id, |e| e.0) {
-            c.in_window = c.in_window - c.entries[i].2 + used;
+            c.in_window = c
+                .in_window
+                .saturating_sub(c.entries[i].2)
+                .saturating_add(used);
             c.entries[i].2 = used;
         }
         if c.quota_window == r.quota_window {
-            c.quota_used = c.quota_used - r.reserved.min(c.quota_used) + used;
+            c.quota_used = c.quota_used.saturating_sub(r.reserved).saturating_add(used);
         }
         self.remaining(c)
     }
@@ -159,7 +162,7 @@ fn expire(c: &mut Counter, now: Instant) {
             break;
         }
         c.entries.pop_front();
-        c.in_window -= tokens;
+        c.in_window = c.in_window.saturating_sub(tokens);
     }
 }
 
@@ -170,7 +173,7 @@ fn retry_after(c: &Counter, tokens: u64, tpm: u64, now: Instant) -> Duration {
     let mut wait = WINDOW;
     for &(_, at, t) in &c.entries {
         freed += t;
-        if c.in_window - freed + tokens <= tpm {
+        if c.in_window.saturating_sub(freed).saturating_add(tokens) <= tpm {
             wait = (at + WINDOW).saturating_duration_since(now);
             break;
         }

@@ -27,6 +27,7 @@ pub mod key;
 pub mod limit;
 pub mod mock_llm;
 pub mod pool;
+pub mod request;
 pub mod server;
 pub mod stream;
 pub mod tokens;

@@ -1,8 +1,10 @@
 //! Settlement after a call, and streams metered as they pass: the SSE chunks go to the
 //! client unchanged while the final chunk's `usage` (asked for with
 //! `stream_options.include_usage`) settles the token reservation when the stream ends.
-//! A stream that ends without usage (cut off, or a backend that ignores the option) keeps
-//! its reservation as the count: limits never under-count a stream.
+//! A stream that ends without usage (the client left mid-stream, the backend cut it off, or
+//! it ignores the option) is counted as its prompt estimate plus the tokens of the
+//! completion text that passed, and never below its reservation: limits never under-count
+//! a stream.
 
 use super::backend::Usage;
 use super::dispatch::Facts;
@@ -69,6 +71,7 @@ pub(super) fn metered(
     let state = Tap {
         line: Vec::new(),
         usage: None,
+        completion: String::new(),
         settle: Some(settle),
     };
     // Chunks as they arrive; the tap (and its settlement) lives as long as the stream.
@@ -90,6 +93,8 @@ pub(super) fn metered(
 struct Tap {
     line: Vec<u8>,
     usage: Option<Usage>,
+    /// The completion text seen so far, to count when no usage arrives.
+    completion: String,
     settle: Option<Settle>,
 }
 
@@ -112,7 +117,52 @@ impl Tap {
                 if let Some(u) = Usage::from_body(&chunk) {
                     self.usage = Some(u);
                 }
+                if self.usage.is_none() {
+                    self.seen(&chunk);
+                }
             }
+        }
+    }
+}
+
+impl Tap {
+    /// Keeps the text of a chunk's deltas (content, tool-call arguments).
+    fn seen(&mut self, chunk: &Value) {
+        for choice in chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let delta = choice.get("delta");
+            if let Some(text) = delta.and_then(|d| d.get("content")).and_then(Value::as_str) {
+                self.completion.push_str(text);
+            }
+            for call in delta
+                .and_then(|d| d.get("tool_calls"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let arguments = call.get("function").and_then(|f| f.get("arguments"));
+                if let Some(text) = arguments.and_then(Value::as_str) {
+                    self.completion.push_str(text);
+                }
+            }
+        }
+    }
+
+    /// The usage of a stream that ended without reporting one: the prompt estimate and the
+    /// completion that passed, at least the reservation.
+    fn counted(&self, settle: &Settle) -> Usage {
+        let completion = super::tokens::count(&settle.facts.model, &self.completion);
+        let reserved = settle.reservation.as_ref().map_or(0, |r| r.reserved);
+        let total = settle.estimate.saturating_add(completion).max(reserved);
+        Usage {
+            prompt: settle.estimate,
+            completion: total.saturating_sub(settle.estimate),
+            total,
+            cached: 0,
         }
     }
 }
@@ -120,7 +170,8 @@ impl Tap {
 impl Drop for Tap {
     fn drop(&mut self) {
         if let Some(s) = self.settle.take() {
-            s.finish(self.usage);
+            let usage = self.usage.or_else(|| Some(self.counted(&s)));
+            s.finish(usage);
         }
     }
 }

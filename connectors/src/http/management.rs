@@ -27,6 +27,44 @@ use sluice_engine::store::history;
 use sluice_engine::store::RunFilter;
 use std::collections::HashMap;
 
+/// Lets a request through only with the management key (see `Server::with_management_key`).
+pub(super) async fn require_key(
+    State(server): State<Server>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let code = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+    });
+    let given = headers
+        .get("x-functions-key")
+        .and_then(|v| v.to_str().ok())
+        .or(bearer)
+        .map(str::to_string)
+        .or(code);
+    let allowed = match (&server.management_key(), given) {
+        (Some(expected), Some(given)) => {
+            crate::secrets::constant_time_eq(given.as_bytes(), expected.as_bytes())
+        }
+        _ => false,
+    };
+    if !allowed {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "the management API needs its key: the x-functions-key header, Authorization: Bearer KEY, or ?code=KEY",
+        );
+    }
+    next.run(request).await
+}
+
 pub(super) async fn workflows(State(server): State<Server>) -> Json<serde_json::Value> {
     let mut names: Vec<&String> = server.host.workflows.keys().collect();
     names.sort();
@@ -185,7 +223,18 @@ pub(super) async fn webhook_callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let callback = trigger_outputs(&headers, queries, &body);
+    let expected = sluice_engine::runtime::run::webhook_signature(&key);
+    let signed = queries
+        .get("sig")
+        .is_some_and(|sig| crate::secrets::constant_time_eq(sig.as_bytes(), expected.as_bytes()));
+    if !signed {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidCallbackSignature",
+            "this callback URL is not signed for this action; use the URL listCallbackUrl() gave",
+        );
+    }
+    let callback = trigger_outputs(&headers, queries, &body, false);
     if server.callbacks.deliver(&key, callback) {
         StatusCode::OK.into_response()
     } else {

@@ -16,6 +16,7 @@ pub mod function;
 pub mod management;
 pub mod mock_function;
 pub mod outbound;
+pub mod serve;
 pub mod server;
 pub mod webhook;
 pub mod workflow;

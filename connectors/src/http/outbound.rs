@@ -161,8 +161,10 @@ impl Outbound {
         extra: &[(&str, &str)],
     ) -> Result<Response, ActionFailure> {
         let client = self.client_for(request.authentication.as_ref())?;
-        let mut url = reqwest::Url::parse(&request.uri)
-            .map_err(|e| invalid(format!("'{}' is not a valid URI: {e}", request.uri)))?;
+        let mut url = reqwest::Url::parse(&request.uri).map_err(|e| {
+            let uri = crate::secrets::without_query(&request.uri);
+            invalid(format!("'{uri}' is not a valid URI: {e}"))
+        })?;
         if !request.queries.is_empty() {
             url.query_pairs_mut().extend_pairs(&request.queries);
         }
@@ -224,6 +226,8 @@ impl Outbound {
     }
 }
 
+/// A failure to get a response. reqwest names the URL, whose query may hold a key (a
+/// Function's `?code=`, a SAS `sig`): the message keeps the URL without it.
 fn connection_failure(e: reqwest::Error) -> ActionFailure {
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -232,6 +236,7 @@ fn connection_failure(e: reqwest::Error) -> ActionFailure {
         message.push_str(&s.to_string());
         source = s.source();
     }
+    let message = crate::secrets::redact_queries(&message);
     if e.is_timeout() {
         ActionFailure {
             retryable: true,

@@ -44,6 +44,8 @@ pub struct Server {
     pub callbacks: Arc<Callbacks>,
     /// Access keys by lower-case workflow name.
     access_keys: Arc<HashMap<String, String>>,
+    /// The key the management API requires (see [`Server::with_management_key`]).
+    management_key: Option<Arc<str>>,
     recent: Arc<Mutex<RecentRuns>>,
 }
 
@@ -62,8 +64,18 @@ impl Server {
             metrics,
             callbacks: Arc::default(),
             access_keys: Arc::default(),
+            management_key: None,
             recent: Arc::default(),
         }
+    }
+
+    /// Requires `key` on the management API (runs, resubmit, cancel, the workflows' callback
+    /// URLs): as the `x-functions-key` header, `Authorization: Bearer KEY`, or the `code`
+    /// query parameter, as the Logic Apps Standard runtime API takes its master key. Without
+    /// one the management API answers 401 to everyone.
+    pub fn with_management_key(mut self, key: &str) -> Server {
+        self.management_key = Some(Arc::from(key));
+        self
     }
 
     /// Delivers webhook callbacks to these waiting actions.
@@ -86,6 +98,10 @@ impl Server {
             .collect();
         self.access_keys = Arc::new(keys);
         self
+    }
+
+    pub(super) fn management_key(&self) -> Option<Arc<str>> {
+        self.management_key.clone()
     }
 
     pub(super) fn remember(&self, run: RunRecord) {
@@ -142,15 +158,12 @@ impl Server {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+use crate::secrets::constant_time_eq;
 
 /// The router of the app's server.
 pub fn router(server: Server) -> Router {
     let runs = format!("{MANAGEMENT}/workflows/{{workflow}}/runs");
-    Router::new()
-        .route("/api/{workflow}/triggers/{trigger}/invoke", post(invoke))
+    let management = Router::new()
         .route(
             &format!("{MANAGEMENT}/workflows"),
             get(management::workflows),
@@ -162,6 +175,13 @@ pub fn router(server: Server) -> Router {
             post(management::resubmit),
         )
         .route(&format!("{runs}/{{id}}/cancel"), post(management::cancel))
+        .route_layer(axum::middleware::from_fn_with_state(
+            server.clone(),
+            management::require_key,
+        ));
+    Router::new()
+        .route("/api/{workflow}/triggers/{trigger}/invoke", post(invoke))
+        .merge(management)
         .route(
             "/runtime/webhooks/workflow/callbacks/{key}",
             post(management::webhook_callback),
@@ -183,13 +203,20 @@ pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
 }
 
 /// The trigger outputs of a request: `{headers, queries, body}`, the body parsed when JSON.
+/// Headers that carry credentials are left out ([`crate::secrets::CREDENTIAL_HEADERS`]),
+/// except `Authorization` when `keep_authorization`.
 pub(super) fn trigger_outputs(
     headers: &HeaderMap,
     queries: HashMap<String, String>,
     body: &Bytes,
+    keep_authorization: bool,
 ) -> Value {
     let mut header_map = Map::default();
     for (name, value) in headers {
+        let kept = keep_authorization && name.as_str() == "authorization";
+        if !kept && crate::secrets::is_credential_header(name.as_str()) {
+            continue;
+        }
         header_map.insert(
             name.as_str().to_string(),
             Value::from(value.to_str().unwrap_or_default()),
@@ -203,7 +230,7 @@ pub(super) fn trigger_outputs(
     let mut query_map = Map::default();
     for (k, v) in queries
         .into_iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "sig" | "sp" | "sv" | "api-version"))
+        .filter(|(k, _)| !matches!(k.as_str(), "sig" | "sp" | "sv" | "api-version" | "code"))
     {
         query_map.insert(k, Value::from(v));
     }
@@ -262,7 +289,12 @@ async fn invoke(
         .get("x-ms-client-tracking-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let outputs = trigger_outputs(&headers, queries, &body);
+    let keep_authorization = hosted
+        .plan
+        .trigger
+        .as_ref()
+        .is_some_and(|t| t.include_authorization);
+    let outputs = trigger_outputs(&headers, queries, &body, keep_authorization);
     let schema = hosted
         .plan
         .trigger

@@ -205,6 +205,7 @@ impl Engine {
             trigger: trigger_outputs.clone(),
             error: Value::Null,
             event_id: event_id.map(str::to_string),
+            secure_trigger: plan.trigger.as_ref().is_some_and(|t| t.secure_outputs),
         };
         drop(store.save_definition(&plan.version, &plan.source));
         let commit = store.put_run(&header);
@@ -345,6 +346,7 @@ impl Engine {
             trigger: start.outputs,
             error: Value::Null,
             event_id: start.event_id,
+            secure_trigger: plan.trigger.as_ref().is_some_and(|t| t.secure_outputs),
         };
         if let Some(store) = &store {
             if !start.recorded {
@@ -418,6 +420,7 @@ impl Engine {
             error,
             response: state.response(),
             actions,
+            secure_trigger: header.secure_trigger,
         }
     }
 }

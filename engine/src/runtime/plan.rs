@@ -47,6 +47,12 @@ pub struct TriggerPlan {
     /// A Request trigger's `inputs.schema`, when `EnableSchemaValidation` asks for requests
     /// to be checked against it on arrival.
     pub request_schema: Option<Value>,
+    /// `runtimeConfiguration.secureData` of the trigger: its outputs (the event) are hidden
+    /// on every surface that shows a run.
+    pub secure_outputs: bool,
+    /// `operationOptions` has `IncludeAuthorizationHeadersInOutputs`: the Request trigger keeps
+    /// the `Authorization` header in its outputs (other credentials are always dropped).
+    pub include_authorization: bool,
 }
 
 /// The actions of one container with their dependency edges.
@@ -233,6 +239,11 @@ impl Plan {
             Some(t) => {
                 let concurrency = t.options.runtime_configuration.concurrency.as_ref();
                 let single = t.options.has_option(OperationOption::SingleInstance);
+                let secure = t.options.runtime_configuration.secure_data.as_ref();
+                let hides = |what: &str| {
+                    secure
+                        .is_some_and(|s| s.properties.iter().any(|p| p.eq_ignore_ascii_case(what)))
+                };
                 Some(TriggerPlan {
                     name: Arc::from(t.name.as_str()),
                     split_on: t.split_on.as_ref().map(template).transpose()?,
@@ -257,6 +268,10 @@ impl Plan {
                                 .has_option(OperationOption::EnableSchemaValidation)
                         })
                         .map(|s| Value::from_json(s.clone())),
+                    secure_outputs: hides("outputs") || hides("inputs"),
+                    include_authorization: t
+                        .options
+                        .has_option(OperationOption::IncludeAuthorizationHeadersInOutputs),
                 })
             }
             None => None,

@@ -43,9 +43,15 @@ pub struct ActionRecord {
     /// for a Foreach or Until every iteration's, in iteration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Arc<ActionRecord>>,
-    /// Hide inputs / outputs in run history (`runtimeConfiguration.secureData`).
-    #[serde(skip)]
+    /// Hide inputs / outputs on every surface that shows the run
+    /// (`runtimeConfiguration.secureData`). Kept in the journal, which holds the real values
+    /// for replay and is never shown as it is.
+    #[serde(default, skip_serializing_if = "is_open")]
     pub secure: (bool, bool),
+}
+
+fn is_open(secure: &(bool, bool)) -> bool {
+    !secure.0 && !secure.1
 }
 
 impl ActionRecord {
@@ -95,9 +101,9 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// The result of one run.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The result of one run. It serializes as every surface shows a run (`sluice invoke`, the
+/// management API): secured inputs, outputs and trigger outputs redacted.
+#[derive(Debug, Clone)]
 pub struct RunRecord {
     pub id: Arc<str>,
     pub workflow: Arc<str>,
@@ -110,6 +116,53 @@ pub struct RunRecord {
     /// What a Response action answered, for the HTTP layer.
     pub response: Value,
     pub actions: Vec<Arc<ActionRecord>>,
+    /// The trigger's `secureData`: `trigger` is not shown.
+    pub secure_trigger: bool,
+}
+
+impl Serialize for RunRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("workflow", &self.workflow)?;
+        map.serialize_entry("status", &self.status)?;
+        map.serialize_entry("startTime", &self.start_time)?;
+        map.serialize_entry("endTime", &self.end_time)?;
+        match self.secure_trigger {
+            true => map.serialize_entry("trigger", &secured_trigger(&self.trigger))?,
+            false => map.serialize_entry("trigger", &self.trigger)?,
+        }
+        map.serialize_entry("error", &self.error)?;
+        map.serialize_entry("response", &self.response)?;
+        map.serialize_entry(
+            "actions",
+            &HistoryTree {
+                records: &self.actions,
+                large: None,
+            },
+        )?;
+        map.end()
+    }
+}
+
+/// A trigger record (`{name, inputs, outputs, …}`) or trigger outputs with what the trigger's
+/// `secureData` hides replaced by [`SECURED`].
+pub fn secured_trigger(trigger: &Value) -> Value {
+    match trigger {
+        Value::Object(fields) if fields.contains_key("outputs") => {
+            let mut shown = (**fields).clone();
+            shown.insert("inputs".into(), Value::from(SECURED));
+            shown.insert("outputs".into(), Value::from(SECURED));
+            Value::object(shown)
+        }
+        _ => Value::from(SECURED),
+    }
+}
+
+/// One record as history shows it (secured values redacted), for a running run's journal.
+pub fn shown(record: &ActionRecord) -> serde_json::Value {
+    serde_json::to_value(Redacted(record, None)).unwrap_or_default()
 }
 
 /// What run history shows instead of secured inputs or outputs.

@@ -200,12 +200,36 @@ pub struct Scope<'a> {
     pub callback: Option<&'a str>,
 }
 
-/// The path of the callback URL of a webhook action with idempotency key `key`.
+/// The path of the callback URL of a webhook action with idempotency key `key`, signed:
+/// `sig` is [`webhook_signature`], so only the service the URL was given to can call back.
 pub fn webhook_callback_path(key: &str) -> String {
     format!(
-        "/runtime/webhooks/workflow/callbacks/{}",
-        percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+        "/runtime/webhooks/workflow/callbacks/{}?sig={}",
+        percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC),
+        webhook_signature(key)
     )
+}
+
+/// The signature of webhook callback `key`: SHA-256 of a random secret of this process and
+/// the key, 128 bits in hex. The key alone (run id and action name) is guessable from run
+/// history; the signature is not. A run resumed by another process subscribes again with a
+/// new URL.
+pub fn webhook_signature(key: &str) -> String {
+    use sha2::Digest;
+    static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let secret = SECRET.get_or_init(|| {
+        let mut s = [0u8; 32];
+        s[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        s[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        s
+    });
+    let mut hash = sha2::Sha256::new();
+    hash.update(secret);
+    hash.update(key.as_bytes());
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl EvalContext for Scope<'_> {

@@ -26,7 +26,10 @@ pub fn header_json(h: &RunHeader) -> serde_json::Value {
 /// A whole run: its header, trigger outputs and action tree.
 pub fn run_json(run: &StoredRun) -> serde_json::Value {
     let mut doc = header_json(&run.header);
-    doc["trigger"] = run.header.trigger.to_json();
+    doc["trigger"] = match run.header.secure_trigger {
+        true => crate::runtime::record::secured_trigger(&run.header.trigger).to_json(),
+        false => run.header.trigger.to_json(),
+    };
     doc["actions"] = action_tree(run);
     doc
 }
@@ -39,7 +42,7 @@ pub fn action_tree(run: &StoredRun) -> serde_json::Value {
             run.journal
                 .iter()
                 .map(|e| {
-                    let mut record = serde_json::to_value(&e.record).unwrap_or_default();
+                    let mut record = crate::runtime::record::shown(&e.record);
                     record["path"] = serde_json::Value::from(e.path.as_str());
                     record
                 })

@@ -52,6 +52,10 @@ pub struct RunHeader {
     pub error: Value,
     /// The trigger event's id (topic/partition/offset, message id, client tracking id), if any.
     pub event_id: Option<String>,
+    /// The trigger's `secureData`: `trigger` is kept for recovery and resubmission but never
+    /// shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secure_trigger: bool,
 }
 
 /// One recorded action of a running run, keyed by its path (`Scope/Loop[3]/Call`).
