@@ -34,6 +34,12 @@ impl Kafka {
                 cluster.bootstrap_servers(),
                 topics.join(", ")
             );
+            eprintln!(
+                "sluice: the embedded cluster is for trying things out: it keeps only the last ~5 MiB \
+                 of each partition in memory, so a burst larger than that, faster than the workflow \
+                 consumes it, loses its oldest events (counted as LOST on the status line and in \
+                 sluice_trigger_events_lost_total). Name a real broker in connections.json for durability."
+            );
             Some(cluster)
         } else {
             None

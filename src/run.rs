@@ -143,8 +143,13 @@ pub fn describe(now: &Snapshot, before: &Snapshot, elapsed: Duration) -> String 
         now.delay_quantile(before, q)
             .map_or("-".to_string(), millis)
     };
+    // Loss is never silent: once any event was skipped, every line says how many.
+    let lost = match now.lost {
+        0 => String::new(),
+        n => format!(" | LOST {n} events (see the log)"),
+    };
     format!(
-        "events {}/s | actions {}/s | jobs {}/s | runs {}/s ({} done) | delay p50 {} p95 {} p99 {} | in flight {}",
+        "events {}/s | actions {}/s | jobs {}/s | runs {}/s ({} done) | delay p50 {} p95 {} p99 {} | in flight {}{lost}",
         rate(now.events, before.events),
         rate(now.actions, before.actions),
         rate(now.jobs, before.jobs),

@@ -25,7 +25,6 @@ pub const GATEWAY_LIMITED: &str = "sluice_gateway_limited_total";
 pub const GATEWAY_CACHE: &str = "sluice_gateway_cache_lookups_total";
 pub const GATEWAY_BREAKER_TRANSITIONS: &str = "sluice_gateway_breaker_transitions_total";
 pub const HTTP_ACCEPT_ERRORS: &str = "sluice_http_accept_errors_total";
-pub const KAFKA_LOST: &str = "sluice_kafka_events_lost_total";
 pub const AMQP_RETURNED: &str = "sluice_amqp_messages_returned_total";
 
 /// Registers the descriptions with the installed recorder.
@@ -33,10 +32,6 @@ pub fn describe() {
     describe_counter!(
         HTTP_ACCEPT_ERRORS,
         "Connections the HTTP server failed to accept (for example, out of file descriptors)."
-    );
-    describe_counter!(
-        KAFKA_LOST,
-        "Kafka / Event Hubs events skipped without running: offsets the broker no longer had (retention, truncation) when the consumer reached them, by topic and partition."
     );
     describe_counter!(
         AMQP_RETURNED,

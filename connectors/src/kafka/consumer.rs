@@ -17,7 +17,14 @@
 //!   benchmark 40% of its throughput. librdkafka's own prefetch limit
 //!   (`queued.max.messages.kbytes`) bounds memory meanwhile.
 //! - Poison events (undecodable, or refused by `splitOn`) go to the dead-letter topic and
-//!   their offset moves on.
+//!   their offset moves on (see [`super::dead_letter`]).
+//! - Loss is never silent: the loop knows the next offset it expects of each partition (the
+//!   committed one on assignment, then the one after each event). When a partition jumps
+//!   ahead, it asks the broker for the partition's first offset; if the events in between are
+//!   gone (retention, truncation: the embedded cluster keeps a few MiB per partition), the
+//!   skipped range is counted in `sluice_trigger_events_lost_total`, logged, and shown on the
+//!   status line. A jump over offsets the broker still has (transaction markers, compaction)
+//!   is not a loss.
 
 use super::offsets::OffsetTracker;
 use super::trigger::KafkaTrigger;
@@ -53,11 +60,25 @@ struct Shared {
     /// Events in flight at most, and the permits for them.
     capacity: usize,
     permits: Arc<Semaphore>,
+    /// The next offset expected of each assigned partition (see the module's doc).
+    expected: Mutex<std::collections::HashMap<i32, i64>>,
 }
 
 impl Shared {
     fn tracker(&self) -> std::sync::MutexGuard<'_, OffsetTracker> {
         self.tracker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn expected(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i32, i64>> {
+        self.expected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that `offset` of `partition` arrived; the offset expected instead when it jumped
+    /// ahead of it.
+    fn arrived(&self, partition: i32, offset: i64) -> Option<i64> {
+        let mut expected = self.expected();
+        let before = expected.insert(partition, offset + 1);
+        before.filter(|&e| offset > e)
     }
 }
 
@@ -80,11 +101,34 @@ impl ClientContext for TriggerContext {
 }
 
 impl ConsumerContext for TriggerContext {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(assigned) = rebalance else {
+            return;
+        };
+        // Where the group left off: the first event of each partition should be there.
+        let Ok(committed) = consumer.committed_offsets((*assigned).clone(), Duration::from_secs(5))
+        else {
+            return;
+        };
+        let mut expected = self.shared.expected();
+        for e in committed.elements() {
+            if let rdkafka::Offset::Offset(o) = e.offset() {
+                expected.insert(e.partition(), o);
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(revoked) = rebalance else {
             return;
         };
         let partitions: Vec<i32> = revoked.elements().iter().map(|e| e.partition()).collect();
+        {
+            let mut expected = self.shared.expected();
+            partitions.iter().for_each(|p| {
+                expected.remove(p);
+            });
+        }
         let deadline = Instant::now() + DRAIN_BOUND;
         let mut tracker = self.shared.tracker();
         while partitions.iter().any(|p| tracker.in_flight(*p) > 0) {
@@ -184,6 +228,7 @@ pub fn start(
         paused: Default::default(),
         capacity: trigger.capacity,
         permits: Arc::new(Semaphore::new(trigger.capacity)),
+        expected: Mutex::default(),
     });
     let context = TriggerContext {
         shared: shared.clone(),
@@ -302,7 +347,7 @@ fn pause(consumer: &StreamConsumer<TriggerContext>, stop: bool) {
 /// poison events met on the way are dead-lettered and their offsets move on.
 async fn next_batch(
     trigger: &KafkaTrigger,
-    consumer: &StreamConsumer<TriggerContext>,
+    consumer: &Arc<StreamConsumer<TriggerContext>>,
     producer: &FutureProducer,
     shared: &Shared,
 ) -> Vec<Taken> {
@@ -334,6 +379,9 @@ async fn next_batch(
         metrics::counter!(names::KAFKA_CONSUMED, "topic" => trigger.topic.clone(), "partition" => message.partition().to_string())
             .increment(1);
         let (partition, offset) = (message.partition(), message.offset());
+        if let Some(from) = shared.arrived(partition, offset) {
+            count_loss(trigger, consumer.clone(), partition, from, offset);
+        }
         shared.tracker().begin(partition, offset);
         match super::event::decode(&message, trigger.json_only) {
             Ok(event) => batch.push(Taken {
@@ -349,6 +397,43 @@ async fn next_batch(
         }
     }
     batch
+}
+
+/// Checks whether the offsets `from..to` of `partition` that the consumer jumped over are
+/// gone from the broker; counts and reports those that are (see the module's doc).
+fn count_loss(
+    trigger: &KafkaTrigger,
+    consumer: Arc<StreamConsumer<TriggerContext>>,
+    partition: i32,
+    from: i64,
+    to: i64,
+) {
+    let (topic, workflow) = (trigger.topic.clone(), trigger.workflow.clone());
+    tokio::task::spawn_blocking(move || {
+        let low = match consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10)) {
+            Ok((low, _)) => low,
+            Err(e) => {
+                eprintln!(
+                    "sluice: {workflow}: Kafka topic {topic} partition {partition} skipped offsets {from}..{to} and its first offset could not be read ({e}); counting them as lost"
+                );
+                to
+            }
+        };
+        let gone = low.min(to) - from;
+        if gone <= 0 {
+            return;
+        }
+        metrics::counter!(
+            sluice_engine::runtime::metrics::TRIGGER_EVENTS_LOST,
+            "workflow" => workflow.clone(),
+            "source" => format!("{topic}/{partition}")
+        )
+        .increment(gone as u64);
+        eprintln!(
+            "sluice: {workflow}: LOST {gone} events of Kafka topic {topic} partition {partition} (offsets {from}..{}): the broker deleted them before they were consumed (retention or truncation); they did not run",
+            from + gone
+        );
+    });
 }
 
 fn finish(
@@ -415,7 +500,7 @@ async fn submit(
                     _ => format!("no workflow '{}'", trigger.workflow),
                 };
                 eprintln!("sluice: {event_id}: {reason}; dead-lettering");
-                dead_letter_group(trigger, consumer, producer, &group, &reason).await;
+                dead_letter_group(trigger, producer, &group, &reason).await;
                 for (partition, offset) in offsets {
                     finish(consumer, shared, &trigger.topic, partition, offset);
                 }
@@ -427,52 +512,32 @@ async fn submit(
     }
 }
 
-/// Dead-letters events already decoded (refused at admission): re-reads nothing; the event
-/// itself is sent as JSON with the reason.
+/// Dead-letters events already decoded (refused at admission): each event's body as JSON,
+/// through the one retrying dead-letter path.
 async fn dead_letter_group(
     trigger: &KafkaTrigger,
-    _consumer: &StreamConsumer<TriggerContext>,
     producer: &FutureProducer,
     group: &[Taken],
     reason: &str,
 ) {
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::FutureRecord;
     for taken in group {
         let payload = taken
             .event
             .get("contentData")
             .map(Value::to_json_string)
             .unwrap_or_default();
-        let (partition, offset) = (taken.partition.to_string(), taken.offset.to_string());
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "x-dead-letter-reason",
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "x-source-topic",
-                value: Some(trigger.topic.as_str()),
-            })
-            .insert(Header {
-                key: "x-source-partition",
-                value: Some(partition.as_str()),
-            })
-            .insert(Header {
-                key: "x-source-offset",
-                value: Some(offset.as_str()),
-            });
-        let record = FutureRecord::<(), _>::to(&trigger.dead_letter_topic)
-            .payload(&payload)
-            .headers(headers);
-        if let Err((e, _)) = producer.send(record, Duration::from_secs(30)).await {
-            eprintln!(
-                "sluice: dead-letter send to {} failed: {e}",
-                trigger.dead_letter_topic
-            );
-        } else {
-            metrics::counter!(names::KAFKA_DEAD_LETTERED, "topic" => trigger.topic.clone())
-                .increment(1);
-        }
+        let source = super::dead_letter::Source {
+            topic: &trigger.topic,
+            partition: taken.partition,
+            offset: taken.offset,
+        };
+        super::dead_letter::send_event(
+            producer,
+            &trigger.dead_letter_topic,
+            payload.as_bytes(),
+            reason,
+            &source,
+        )
+        .await;
     }
 }

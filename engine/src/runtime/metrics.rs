@@ -18,6 +18,7 @@ pub const JOB_EXECUTION_DELAY: &str = "sluice_job_execution_delay_seconds";
 pub const ACTION_DURATION: &str = "sluice_action_duration_seconds";
 pub const STORE_SIZE: &str = "sluice_store_size_bytes";
 pub const ACTION_RETRIES: &str = "sluice_action_retries_total";
+pub const TRIGGER_EVENTS_LOST: &str = "sluice_trigger_events_lost_total";
 
 /// Registers the descriptions with the installed recorder.
 pub fn describe() {
@@ -53,6 +54,10 @@ pub fn describe() {
     describe_counter!(
         ACTION_RETRIES,
         "Retries of failed action attempts under their retry policy."
+    );
+    describe_counter!(
+        TRIGGER_EVENTS_LOST,
+        "Events a trigger skipped without running them or dead-lettering them, by trigger and source (for Kafka: offsets the broker no longer held when the consumer reached them)."
     );
 }
 

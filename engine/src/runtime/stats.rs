@@ -5,7 +5,7 @@
 
 use super::metrics::{
     ACTIONS_COMPLETED, ACTION_RETRIES, JOBS_EXECUTED, JOB_EXECUTION_DELAY, RUNS_COMPLETED,
-    RUNS_IN_FLIGHT, TRIGGER_EVENTS,
+    RUNS_IN_FLIGHT, TRIGGER_EVENTS, TRIGGER_EVENTS_LOST,
 };
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
@@ -28,6 +28,8 @@ pub struct Stats {
     pub runs: AtomicU64,
     /// Action retries (after a failure the retry policy retries).
     pub retries: AtomicU64,
+    /// Events a trigger skipped without running them (see `TRIGGER_EVENTS_LOST`).
+    pub lost: AtomicU64,
     pub in_flight: AtomicI64,
     delay: DelayHistogram,
 }
@@ -40,6 +42,7 @@ pub struct Snapshot {
     pub jobs: u64,
     pub runs: u64,
     pub retries: u64,
+    pub lost: u64,
     pub in_flight: i64,
     delay: Vec<u64>,
 }
@@ -52,6 +55,7 @@ impl Stats {
             jobs: self.jobs.load(Ordering::Relaxed),
             runs: self.runs.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             delay: self.delay.counts(),
         }
@@ -144,6 +148,7 @@ enum Target {
     Jobs,
     Runs,
     Retries,
+    Lost,
 }
 
 struct Tee<H> {
@@ -160,6 +165,7 @@ impl Tee<Counter> {
             Target::Jobs => &self.stats.jobs,
             Target::Runs => &self.stats.runs,
             Target::Retries => &self.stats.retries,
+            Target::Lost => &self.stats.lost,
         }
     }
 }
@@ -225,6 +231,7 @@ impl<R: Recorder> Recorder for StatsRecorder<R> {
             JOBS_EXECUTED => Target::Jobs,
             RUNS_COMPLETED => Target::Runs,
             ACTION_RETRIES => Target::Retries,
+            TRIGGER_EVENTS_LOST => Target::Lost,
             _ => return inner,
         };
         Counter::from_arc(Arc::new(Tee {
