@@ -106,13 +106,18 @@ impl Problems {
     }
 
     /// Resolves positions and returns the problems in file order.
-    pub fn finish(mut self, locator: &Locator) -> Vec<Problem> {
-        for p in &mut self.list {
-            if p.line.is_none() {
-                if let Some(pos) = locator.locate(&p.pointer) {
-                    p.line = Some(pos.line);
-                    p.column = Some(pos.column);
-                }
+    pub fn finish(mut self, locator: &Locator<'_>) -> Vec<Problem> {
+        let unplaced: Vec<usize> = (0..self.list.len())
+            .filter(|&i| self.list[i].line.is_none())
+            .collect();
+        let pointers: Vec<_> = unplaced
+            .iter()
+            .map(|&i| self.list[i].pointer.clone())
+            .collect();
+        for (i, position) in unplaced.into_iter().zip(locator.locate_all(&pointers)) {
+            if let Some(pos) = position {
+                self.list[i].line = Some(pos.line);
+                self.list[i].column = Some(pos.column);
             }
         }
         self.list.sort_by_key(|p| (p.line, p.column));

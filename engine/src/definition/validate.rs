@@ -387,6 +387,9 @@ fn check_cycles(actions: &Actions, problems: &mut Problems) {
     }
 }
 
+/// Depth-first search from `node` with an explicit stack (a file may chain thousands of
+/// actions by runAfter; recursion would exhaust the stack). `path` is the current chain;
+/// `state` is 0 unvisited, 1 on the path, 2 done.
 fn find_cycles(
     node: usize,
     edges: &[Vec<usize>],
@@ -398,17 +401,32 @@ fn find_cycles(
     if state[node] != 0 {
         return;
     }
+    // (node, index of the next edge to follow)
+    let mut stack = vec![(node, 0usize)];
     state[node] = 1;
     path.push(node);
-    for &next in &edges[node] {
-        if state[next] == 1 {
-            report_cycle(next, path, actions, problems);
-        } else {
-            find_cycles(next, edges, state, path, actions, problems);
+    while let Some(top) = stack.last_mut() {
+        let (current, edge) = *top;
+        match edges[current].get(edge) {
+            Some(&next) => {
+                top.1 += 1;
+                match state[next] {
+                    1 => report_cycle(next, path, actions, problems),
+                    0 => {
+                        state[next] = 1;
+                        path.push(next);
+                        stack.push((next, 0));
+                    }
+                    _ => {}
+                }
+            }
+            None => {
+                stack.pop();
+                path.pop();
+                state[current] = 2;
+            }
         }
     }
-    path.pop();
-    state[node] = 2;
 }
 
 fn report_cycle(start: usize, path: &[usize], actions: &Actions, problems: &mut Problems) {

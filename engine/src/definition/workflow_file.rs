@@ -30,8 +30,24 @@ impl WorkflowReport {
     }
 }
 
+/// The largest workflow file read, in bytes. Real definitions are tens of kilobytes (Logic
+/// Apps allows 500 actions); a larger file is refused before it is parsed, since a JSON
+/// document in memory takes up to tens of times its size.
+pub const MAX_WORKFLOW_BYTES: u64 = 4 << 20;
+
 /// Reads and checks the workflow in `file`, named `name`.
 pub fn check_workflow_file(file: &Path, name: &str) -> WorkflowReport {
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    if size > MAX_WORKFLOW_BYTES {
+        let mut problems = Problems::new(file);
+        problems.error(
+            &super::Pointer::root(),
+            format!(
+                "the file is {size} bytes, more than the {MAX_WORKFLOW_BYTES} a workflow definition may have"
+            ),
+        );
+        return report(name, file, None, problems.finish(&Locator::default()));
+    }
     match std::fs::read_to_string(file) {
         Ok(text) => check_workflow_text(&text, file, name),
         Err(e) => {

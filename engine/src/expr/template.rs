@@ -245,11 +245,25 @@ fn evaluate_call(
     }
 }
 
+/// Whether `value` holds no expression: no string that starts with `@` or holds `@{`. Such a
+/// subtree is one literal, converted once, without a template (or a pointer) per element.
+fn is_plain(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => !s.starts_with('@') && !s.contains("@{"),
+        serde_json::Value::Array(items) => items.iter().all(is_plain),
+        serde_json::Value::Object(map) => map.values().all(is_plain),
+        _ => true,
+    }
+}
+
 fn compile_value(
     value: &serde_json::Value,
     at: &Pointer,
     errors: &mut Vec<TemplateError>,
 ) -> Template {
+    if is_plain(value) {
+        return Template::Literal(Value::from_json_ref(value));
+    }
     match value {
         serde_json::Value::String(s) => compile_string(s, at, errors),
         serde_json::Value::Array(items) => {

@@ -126,6 +126,24 @@ impl Value {
         }
     }
 
+    /// [`Value::from_json`] without taking (or cloning) the serde_json value.
+    pub fn from_json_ref(value: &serde_json::Value) -> Value {
+        match value {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => number(n),
+            serde_json::Value::String(s) => Value::string(s.as_str()),
+            serde_json::Value::Array(a) => {
+                Value::array(a.iter().map(Value::from_json_ref).collect())
+            }
+            serde_json::Value::Object(o) => Value::object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json_ref(v)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Converts to serde_json's value (decimals become floats).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)

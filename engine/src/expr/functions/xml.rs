@@ -24,6 +24,17 @@ pub(super) const FUNCTIONS: &[Function] = &[
 
 const XML_TYPE: &str = "application/xml;charset=utf-8";
 
+/// How deep XML may nest (elements within elements, or JSON objects turned into elements).
+/// The conversions recurse once per level and look namespaces up through the ancestors, so
+/// a bound keeps them from exhausting the stack and linear in the document's size.
+pub const MAX_XML_DEPTH: usize = 256;
+
+fn too_deep<T>() -> Result<T, FnError> {
+    fail(format!(
+        "the XML nests deeper than {MAX_XML_DEPTH} elements"
+    ))
+}
+
 fn edited(
     args: &mut Args<'_>,
     edit: impl FnOnce(&mut Map, String) -> Result<(), FnError>,
@@ -94,9 +105,31 @@ fn xml_text(args: &Args<'_>, i: usize) -> Result<String, FnError> {
     }
 }
 
+/// Parses XML text (sxd-document's parser is iterative), then refuses documents nested
+/// deeper than [`MAX_XML_DEPTH`] before anything walks them recursively.
 fn parse(text: &str) -> Result<sxd_document::Package, FnError> {
-    parser::parse(text.trim_start_matches('\u{feff}'))
-        .or_else(|e| fail(format!("the text is not well-formed XML: {e}")))
+    let package = parser::parse(text.trim_start_matches('\u{feff}'))
+        .or_else(|e| fail(format!("the text is not well-formed XML: {e}")))?;
+    let mut stack: Vec<(Element<'_>, usize)> = Vec::new();
+    {
+        let document = package.as_document();
+        for child in document.root().children() {
+            if let ChildOfRoot::Element(e) = child {
+                stack.push((e, 1));
+            }
+        }
+        while let Some((e, depth)) = stack.pop() {
+            if depth > MAX_XML_DEPTH {
+                return too_deep();
+            }
+            for child in e.children() {
+                if let ChildOfElement::Element(c) = child {
+                    stack.push((c, depth + 1));
+                }
+            }
+        }
+    }
+    Ok(package)
 }
 
 /// `xml()`: XML text is checked and wrapped; a JSON object with one root member is converted.
@@ -138,13 +171,20 @@ fn json_to_xml(map: &Map) -> Result<String, FnError> {
             roots.len()
         ));
     };
-    write_element(name, value, &mut out);
+    write_element(name, value, &mut out, 1)?;
     Ok(out)
 }
 
-fn write_element(name: &str, value: &Value, out: &mut String) {
+fn write_element(name: &str, value: &Value, out: &mut String, depth: usize) -> Result<(), FnError> {
+    if depth > MAX_XML_DEPTH {
+        return too_deep();
+    }
     match value {
-        Value::Array(items) => items.iter().for_each(|item| write_element(name, item, out)),
+        Value::Array(items) => {
+            for item in items.iter() {
+                write_element(name, item, out, depth + 1)?;
+            }
+        }
         Value::Object(map) => {
             out.push('<');
             out.push_str(name);
@@ -156,7 +196,7 @@ fn write_element(name: &str, value: &Value, out: &mut String) {
                 if k == "#text" {
                     out.push_str(&escape(&to_text(v)));
                 } else {
-                    write_element(k, v, out);
+                    write_element(k, v, out, depth + 1)?;
                 }
             }
             out.push_str(&format!("</{name}>"));
@@ -164,6 +204,7 @@ fn write_element(name: &str, value: &Value, out: &mut String) {
         Value::Null => out.push_str(&format!("<{name} />")),
         scalar => out.push_str(&format!("<{name}>{}</{name}>", escape(&to_text(scalar)))),
     }
+    Ok(())
 }
 
 fn escape(text: &str) -> String {
