@@ -84,6 +84,7 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
         for name in [request.deployment.as_deref(), Some(model.as_str())]
             .into_iter()
             .flatten()
+            .filter(|n| !n.is_empty())
         {
             if let Err(message) = super::request::check_deployment(name) {
                 return bad_request(message);

@@ -10,23 +10,46 @@ use serde_json::Value;
 /// context window, far below what could overflow the token arithmetic.
 pub const MAX_TOKENS_LIMIT: u64 = 1 << 24;
 
-/// What the gateway reads of every model request body.
+/// What the gateway reads of every model request body, and the shapes it checks without
+/// building the body: the token budget, the stream options and the messages (a sequence of
+/// ignored items allocates nothing).
 #[derive(serde::Deserialize)]
 pub struct Peek<'a> {
     #[serde(borrow, default)]
     pub model: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     pub stream: Option<bool>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    stream_options: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    messages: Option<Vec<serde::de::IgnoredAny>>,
 }
 
-/// The body's `model` and `stream`, from a body that must be a JSON object.
+/// The body's `model` and `stream`, from a body that must be a JSON object of the documented
+/// shapes.
 pub fn peek(body: &[u8]) -> Result<Peek<'_>, String> {
     // serde would also read a struct from an array (`[null, true]`): only objects are bodies.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err("the request body is not a JSON object".into());
     }
-    serde_json::from_slice::<Peek<'_>>(body)
-        .map_err(|e| format!("the request body is not a valid request: {e}"))
+    let peek = serde_json::from_slice::<Peek<'_>>(body)
+        .map_err(|e| format!("the request body is not a valid request: {e}"))?;
+    for (name, n) in [
+        ("max_tokens", peek.max_tokens),
+        ("max_completion_tokens", peek.max_completion_tokens),
+    ] {
+        if n.is_some_and(|n| n > MAX_TOKENS_LIMIT) {
+            return Err(format!(
+                "'{name}' must be an integer from 0 to {MAX_TOKENS_LIMIT}"
+            ));
+        }
+    }
+    let _ = (&peek.stream_options, &peek.messages);
+    Ok(peek)
 }
 
 /// The whole body, checked: an object whose token budget and stream options have their
@@ -82,17 +105,13 @@ pub fn ask_for_usage(body: &mut Value) -> Result<(), String> {
     }
 }
 
-/// A deployment or model name that goes into a backend path (Azure OpenAI's
-/// `/openai/deployments/{name}/…`): one segment, so not `.`, `..`, nor anything with a
-/// slash, backslash or control character. The URL builder percent-encodes the rest.
+/// A deployment or model name that may go into a backend path (Azure OpenAI's
+/// `/openai/deployments/{name}/…`): the URL builder percent-encodes it as one segment
+/// ([`segment`]), so a slash stays inside it (`meta-llama/Llama-3` is a model name); what no
+/// encoding makes one segment is refused: `.`, `..`, control characters, and names past 256
+/// bytes.
 pub fn check_deployment(name: &str) -> Result<(), String> {
-    let bad = name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.len() > 256
-        || name
-            .chars()
-            .any(|c| c == '/' || c == '\\' || c.is_control());
+    let bad = name == "." || name == ".." || name.len() > 256 || name.chars().any(char::is_control);
     if bad {
         return Err(format!(
             "'{}' is not a valid deployment or model name",
@@ -152,10 +171,13 @@ mod tests {
 
     #[test]
     fn names_in_paths_are_one_segment() {
-        for bad in ["..", ".", "../admin", "a/b", "a\\b", "", "x\ny"] {
+        for bad in ["..", ".", "x\ny"] {
             assert!(check_deployment(bad).is_err(), "{bad:?}");
         }
-        assert!(check_deployment("gpt-4o.mini_2024").is_ok());
+        for good in ["gpt-4o.mini_2024", "meta-llama/Llama-3-8b", "../admin"] {
+            assert!(check_deployment(good).is_ok(), "{good:?}");
+        }
+        assert_eq!(segment("../admin"), "..%2Fadmin");
         assert_eq!(segment("a b%2F?"), "a%20b%252F%3F");
         assert!(check_function_path("../../secret?x=1").is_err());
         assert!(check_function_path("api/./x").is_err());

@@ -197,6 +197,15 @@ fn xml_round_trips_and_xpath() {
     assert!(eval("@xml(json('{\"a\": 1, \"b\": 2}'))")
         .unwrap_err()
         .contains("exactly one root property"));
+    assert!(eval("@xpath(xml('<name>S</name>'), 'stri:neer</oi')")
+        .unwrap_err()
+        .contains("namespace prefix 'stri'"));
+    check(&[(
+        "@xpath(xml('<a><b>1</b></a>'), 'count(child::a/child::b[. = \"x:y\"])')",
+        json!(0.0),
+    )]);
+    let deep = format!("@xml('{}{}')", "<a>".repeat(300), "</a>".repeat(300));
+    assert!(eval(&deep).unwrap_err().contains("nests deeper than 256"));
 }
 
 #[test]

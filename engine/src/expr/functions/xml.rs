@@ -308,9 +308,25 @@ fn element_to_json(e: Element<'_>, parent_namespace: Option<&str>) -> Value {
 fn xpath(args: &mut Args<'_>) -> FnResult {
     let text = xml_text(args, 0)?;
     let query = args.str(1)?;
+    if let Some(prefix) = namespace_prefix(query) {
+        return fail(format!(
+            "'{query}' uses the namespace prefix '{prefix}', which no namespace is declared for; \
+             match names with local-name(), e.g. /*[local-name()='item']"
+        ));
+    }
     let package = parse(&text)?;
     let document = package.as_document();
-    let result = sxd_xpath::evaluate_xpath(&document, query).or_else(|e| {
+    // sxd-xpath panics on some queries (a prefix with no namespace): a bad query is the
+    // caller's error, never the process's.
+    let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sxd_xpath::evaluate_xpath(&document, query)
+    }))
+    .or_else(|_| {
+        fail(format!(
+            "'{query}' cannot be evaluated: it uses a namespace prefix that is not declared"
+        ))
+    })?;
+    let result = evaluated.or_else(|e| {
         fail(format!(
             "'{query}' is not a valid XPath 1.0 expression: {e}"
         ))
@@ -323,6 +339,41 @@ fn xpath(args: &mut Args<'_>) -> FnResult {
             Value::array(nodes.document_order().into_iter().map(node_value).collect())
         }
     })
+}
+
+/// The first namespace prefix a query uses in a name test (`p:name`, `p:*`), outside string
+/// literals; `axis::` is not a prefix. No namespaces are declared for queries, as in Logic
+/// Apps, and sxd-xpath would panic on one.
+fn namespace_prefix(query: &str) -> Option<&str> {
+    let bytes = query.as_bytes();
+    let mut quote = None;
+    let mut start = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if let Some(q) = quote {
+            if b == q {
+                quote = None;
+            }
+            continue;
+        }
+        match b {
+            b'\'' | b'"' => {
+                quote = Some(b);
+                start = None;
+            }
+            b':' => {
+                let single = bytes.get(i + 1) != Some(&b':') && (i == 0 || bytes[i - 1] != b':');
+                if let (true, Some(s)) = (single, start) {
+                    return Some(&query[s..i]);
+                }
+                start = None;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b >= 0x80 => {
+                start.get_or_insert(i);
+            }
+            _ => start = None,
+        }
+    }
+    None
 }
 
 /// A node of an XPath result: text and attribute nodes as their text, elements as XML.
