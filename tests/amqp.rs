@@ -516,3 +516,35 @@ fn without_split_on_a_run_gets_a_batch() {
     assert!(sizes.len() < 12, "messages were batched: {sizes:?}");
     rt.block_on(delete(&ch, &q));
 }
+
+/// A send to a queue that does not exist fails the action (Service Bus: entity not found):
+/// RabbitMQ would otherwise drop the unroutable message and the action report success.
+#[test]
+fn a_send_to_a_missing_queue_fails_the_action() {
+    let _turn = exclusive();
+    let missing = queue("missing");
+    let sender = json!({"kind": "Stateless", "definition": {
+        "triggers": {"manual": {"type": "Request", "kind": "Http", "inputs": {}}},
+        "actions": {
+            "Send": {"type": "ServiceProvider", "runAfter": {}, "inputs": {
+                "parameters": {"entityName": missing, "message": {"contentData": "@triggerBody()"}},
+                "serviceProviderConfiguration": {"connectionName": "serviceBus", "operationId": "sendMessage",
+                    "serviceProviderId": "/serviceProviders/serviceBus"}}},
+            "Failed": {"type": "Response", "runAfter": {"Send": ["Failed"]},
+                "inputs": {"statusCode": 500, "body": "@actions('Send')?['error']"}},
+            "Sent": {"type": "Response", "runAfter": {"Send": ["Succeeded"]}, "inputs": {"statusCode": 200}}}}});
+    let dir = support::app("amqp-missing-queue", &[("send", sender)]);
+    let connections = json!({"serviceProviderConnections": {"serviceBus": {"parameterValues": {"amqpUri": support::amqp::URI},
+        "serviceProvider": {"id": "/serviceProviders/serviceBus"}}}});
+    std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
+    let sluice = start(&dir);
+    let (status, _, body) = support::request(
+        &sluice.base,
+        "POST",
+        "/api/send/triggers/manual/invoke",
+        Some(&json!({"qty": 3})),
+    );
+    assert_eq!(status, 500, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["code"], "MessagingEntityNotFound", "{body}");
+}

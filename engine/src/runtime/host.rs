@@ -321,6 +321,9 @@ impl Host {
         let (host, plan) = (self.clone(), hosted.plan.clone());
         let (durable_tx, durable) = tokio::sync::oneshot::channel();
         let done = tokio::spawn(async move {
+            // The event must be on disk before a run acts on it: a side effect of a run the
+            // store could lose would be repeated, under another run id, when the event comes
+            // again. The headers of one event ride in one group commit.
             let mut runs = Vec::with_capacity(fresh.len());
             let mut durable = Ok(());
             for (ticket, outputs, id, event, recorded) in fresh {

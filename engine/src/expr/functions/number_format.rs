@@ -70,7 +70,7 @@ pub fn format(n: Num, format: &str, c: &Culture) -> Result<String, String> {
         'F' => format!("{sign}{}", fixed(value.abs(), precision.unwrap_or(2), c)),
         'N' => format!("{sign}{}", grouped(value.abs(), precision.unwrap_or(2), c)),
         'P' => {
-            let body = grouped((value * Decimal::from(100)).abs(), precision.unwrap_or(2), c);
+            let body = grouped(percent(value)?.abs(), precision.unwrap_or(2), c);
             let space = if c.name == "en-US" { "" } else { "\u{a0}" };
             format!("{sign}{body}{space}%")
         }
@@ -88,6 +88,13 @@ pub fn format(n: Num, format: &str, c: &Culture) -> Result<String, String> {
         }
         other => return Err(format!("'{other}' is not a number format; use C, D, E, F, G, N, P, R, X or a custom pattern such as #,##0.00")),
     })
+}
+
+/// `value` × 100 for a percentage; a value that large has no percentage to show.
+fn percent(value: Decimal) -> Result<Decimal, String> {
+    value
+        .checked_mul(Decimal::from(100))
+        .ok_or_else(|| format!("{value} is too large to format as a percentage"))
 }
 
 fn rounded(value: Decimal, decimals: u32) -> Decimal {
@@ -145,7 +152,7 @@ fn custom(value: Decimal, pattern: &str, c: &Culture) -> Result<String, String> 
     }
     let percent = section.contains('%');
     let value = if percent {
-        value * Decimal::from(100)
+        self::percent(value)?
     } else {
         value
     };

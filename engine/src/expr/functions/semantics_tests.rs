@@ -169,6 +169,16 @@ fn cultures_for_numbers_and_dates() {
         ),
         ("@float('1.234,5', 'de-DE')", json!(1234.5)),
     ]);
+    assert!(
+        eval("@formatNumber(0001000002100060739126232080378, '0,0.0ur %us')")
+            .unwrap_err()
+            .contains("too large to format as a percentage")
+    );
+    assert!(
+        eval("@formatNumber(decimal('79228162514264337593543950335'), 'P')")
+            .unwrap_err()
+            .contains("too large")
+    );
     assert!(eval("@formatNumber(1, 'N', 'xx-XX')")
         .unwrap_err()
         .contains("locale 'xx-XX' is not supported"));

@@ -324,3 +324,82 @@ async fn large_values_are_stored_once_and_released_on_purge() {
     assert_eq!(purged, 2);
     assert_eq!(disk.large_value_count(), 0, "no run references it any more");
 }
+
+/// A handler that panics: a bug, or an input no check foresaw.
+struct Panics;
+
+impl ActionHandler for Panics {
+    fn execute<'a>(&'a self, _: ActionCall<'a>) -> BoxFuture<'a, Result<Value, ActionFailure>> {
+        Box::pin(async move { panic!("boom in the handler") })
+    }
+}
+
+#[tokio::test]
+async fn a_panic_fails_its_run_only_and_is_recorded_as_failed() {
+    let store = store("panic");
+    let mut handlers = Handlers::default();
+    handlers.register(ActionType::Http, Arc::new(Panics));
+    let engine = engine(handlers).with_store(store.clone());
+    let run = run_with(
+        &engine,
+        stateful(json!({"Call": http(json!({}))})),
+        json!(1),
+        json!({}),
+    )
+    .await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.get("code"), Some(&Value::from("EngineFailure")));
+    let message = run
+        .error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(message.contains("boom in the handler"), "{message}");
+    let stored = store.run(&run.id).unwrap().unwrap();
+    assert!(
+        !stored.header.running,
+        "recorded as ended, so never resumed"
+    );
+    let again = run_with(
+        &engine,
+        two_calls(),
+        json!(2),
+        json!({"First": {}, "Second": {}}),
+    )
+    .await;
+    assert_eq!(again.status, RunStatus::Succeeded, "the engine runs on");
+}
+
+#[tokio::test]
+async fn a_run_whose_definition_no_longer_loads_is_marked_failed() {
+    let store = store("unresumable");
+    let engine = engine_with(&store, downstream(None));
+    let header = crate::store::RunHeader {
+        id: Engine::new_run_id().to_string(),
+        workflow: "gone".into(),
+        version: "0000000000000000".into(),
+        status: RunStatus::Succeeded,
+        running: true,
+        start_time: chrono::Utc::now(),
+        end_time: None,
+        trigger: Value::Null,
+        error: Value::Null,
+        event_id: None,
+        secure_trigger: false,
+    };
+    store.put_run(&header).await.unwrap();
+    engine
+        .fail_unresumable(
+            &header,
+            "definition version 0000000000000000 of 'gone' is not recorded",
+        )
+        .await
+        .unwrap();
+    let stored = store.run(&header.id).unwrap().unwrap();
+    assert!(!stored.header.running);
+    assert_eq!(stored.header.status, RunStatus::Failed);
+    assert_eq!(
+        stored.header.error.get("code"),
+        Some(&Value::from("RecoveryFailed"))
+    );
+}
