@@ -548,3 +548,49 @@ fn a_send_to_a_missing_queue_fails_the_action() {
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["code"], "MessagingEntityNotFound", "{body}");
 }
+
+/// SIGKILL at three points while a stateful workflow consumes a queue, restarting on the same
+/// data directory: unacknowledged messages come back, and every message runs exactly once.
+#[test]
+fn repeated_kills_lose_nothing_and_run_nothing_twice() {
+    const MESSAGES: usize = 6_000;
+    let _turn = exclusive();
+    let rt = runtime();
+    let q = queue("kills");
+    let dir = app(
+        "amqp-kills",
+        "Stateful",
+        "receiveQueueMessages",
+        &q,
+        json!({}),
+        compose(),
+    );
+    let (_c, ch) = rt.block_on(channel());
+    let mut published = false;
+    for kill in 1..=3 {
+        let mut sluice = start(&dir);
+        wait_declared(&rt, &q);
+        if !published {
+            rt.block_on(publish(
+                &ch,
+                &q,
+                (0..MESSAGES).map(|n| json!({"n": n}).to_string()),
+            ));
+            published = true;
+        }
+        let target = kill * MESSAGES / 4;
+        wait_for(Duration::from_secs(120), "runs before the kill", || {
+            (runs(&sluice.base).len() >= target).then_some(())
+        });
+        sluice.child.kill().unwrap();
+        sluice.child.wait().unwrap();
+    }
+    let sluice = start(&dir);
+    wait_for(Duration::from_secs(300), "every message to run", || {
+        let all = runs(&sluice.base);
+        let done = all.iter().filter(|r| r["status"] == "Succeeded").count();
+        (done >= MESSAGES && rt.block_on(depth(&ch, &q)) == 0).then_some(())
+    });
+    assert_exactly_once(&sluice.base, MESSAGES);
+    rt.block_on(delete(&ch, &q));
+}

@@ -100,7 +100,8 @@ fn poison_events_go_to_the_dead_letter_topic_with_their_reason() {
     wait_until_committed(&bootstrap, "in", Duration::from_secs(30));
 }
 
-/// Kills the engine with SIGKILL mid-stream, restarts it: nothing lost, nothing run twice.
+/// Kills the engine with SIGKILL mid-stream three times, restarting it on the same data
+/// directory: nothing lost, nothing run twice.
 #[test]
 fn a_killed_engine_resumes_without_loss_or_duplicates() {
     const EVENTS: u64 = 20_000;
@@ -108,13 +109,15 @@ fn a_killed_engine_resumes_without_loss_or_duplicates() {
     let bootstrap = cluster.bootstrap_servers();
     produce(&bootstrap, "in", EVENTS, 0);
     let dir = kafka_app("kafka-kill", "Stateful", &bootstrap, json!({}));
-    let mut first = start(&dir);
-    wait_for(Duration::from_secs(120), "some runs to finish", || {
-        let list = get_json(&first.base, "/runtime/webhooks/workflow/api/management/workflows/ingest/runs?status=Succeeded&top=2000");
-        (list["value"].as_array().unwrap().len() >= 2000).then_some(())
-    });
-    first.child.kill().unwrap();
-    first.child.wait().unwrap();
+    for target in [2_000, 6_000, 11_000] {
+        let mut instance = start(&dir);
+        wait_for(Duration::from_secs(120), "some runs to finish", || {
+            let list = get_json(&instance.base, &format!("/runtime/webhooks/workflow/api/management/workflows/ingest/runs?status=Succeeded&top={target}"));
+            (list["value"].as_array().unwrap().len() >= target).then_some(())
+        });
+        instance.child.kill().unwrap();
+        instance.child.wait().unwrap();
+    }
     let second = start(&dir);
     wait_until_committed(&bootstrap, "in", Duration::from_secs(300));
     wait_for(Duration::from_secs(60), "resumed runs to end", || {

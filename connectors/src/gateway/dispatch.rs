@@ -449,7 +449,9 @@ fn pass_headers(from: &HeaderMap) -> HeaderMap {
         }
     }
     if let Some(wait) = retry_after(from) {
-        // Our own clients get whole seconds too (the OpenAI SDKs read both).
+        // Our own clients get whole seconds too (the OpenAI SDKs read both); a backend's
+        // absurd wait is passed on as at most a day.
+        let wait = wait.min(Duration::from_secs(86_400));
         set(
             &mut headers,
             "retry-after",
