@@ -294,7 +294,7 @@ pub fn parse_exact(text: &str, format: &str, c: &Culture) -> Option<Timestamp> {
                         }
                     })
                     .collect();
-                at += match_name(&input[at..], &names)?.1;
+                at += match_name(input.get(at..)?, &names)?.1;
             }
             'M' if run <= 2 => month = number(&mut at, run, 2)?,
             'M' => {
@@ -307,7 +307,7 @@ pub fn parse_exact(text: &str, format: &str, c: &Culture) -> Option<Timestamp> {
                         }
                     })
                     .collect();
-                let (index, len) = match_name(&input[at..], &names)?;
+                let (index, len) = match_name(input.get(at..)?, &names)?;
                 month = index as u32 + 1;
                 at += len;
             }
@@ -323,7 +323,7 @@ pub fn parse_exact(text: &str, format: &str, c: &Culture) -> Option<Timestamp> {
             'm' => minute = number(&mut at, run.min(2), 2)?,
             's' => second = number(&mut at, run.min(2), 2)?,
             't' => {
-                let rest: String = input[at..].iter().collect();
+                let rest: String = input.get(at..)?.iter().collect();
                 pm =
                     Some(rest.to_uppercase().starts_with(&c.pm.to_uppercase()) && !c.pm.is_empty());
                 at += if run == 1 {
@@ -381,7 +381,8 @@ pub fn parse_exact(text: &str, format: &str, c: &Culture) -> Option<Timestamp> {
 
 /// Reads `min` to `max` digits at `at`.
 fn read_number(input: &[char], at: &mut usize, min: usize, max: usize) -> Option<u32> {
-    let digits: String = input[*at..]
+    let digits: String = input
+        .get(*at..)?
         .iter()
         .take(max)
         .take_while(|d| d.is_ascii_digit())

@@ -179,6 +179,7 @@ fn cultures_for_numbers_and_dates() {
             .unwrap_err()
             .contains("too large")
     );
+    assert!(eval("@parseDateTime('201921', 'fr-fr', 'yysMtyMyrid(d(d')").is_err());
     assert!(eval("@formatNumber(1, 'N', 'xx-XX')")
         .unwrap_err()
         .contains("locale 'xx-XX' is not supported"));
