@@ -101,13 +101,19 @@ fn rounded(value: Decimal, decimals: u32) -> Decimal {
     value.round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// Integer and fraction digits of a non-negative value with exactly `decimals` decimals.
+/// Integer and fraction digits of a non-negative value with exactly `decimals` decimals. A
+/// decimal has at most 28 of its own (and rust_decimal's display panics past that): the rest
+/// are zeros.
 fn digits(value: Decimal, decimals: u32) -> (String, String) {
-    let text = format!("{:.*}", decimals as usize, rounded(value, decimals));
-    match text.split_once('.') {
+    const MAX_SCALE: u32 = 28;
+    let own = decimals.min(MAX_SCALE);
+    let text = format!("{:.*}", own as usize, rounded(value, own));
+    let (int, mut frac) = match text.split_once('.') {
         Some((i, f)) => (i.to_string(), f.to_string()),
         None => (text, String::new()),
-    }
+    };
+    frac.extend(std::iter::repeat_n('0', (decimals - own) as usize));
+    (int, frac)
 }
 
 fn group(int: &str, c: &Culture) -> String {

@@ -180,6 +180,11 @@ fn cultures_for_numbers_and_dates() {
             .contains("too large")
     );
     assert!(eval("@parseDateTime('201921', 'fr-fr', 'yysMtyMyrid(d(d')").is_err());
+    let many = format!("@formatNumber(17, '0.{}')", "0".repeat(40));
+    assert_eq!(
+        eval(&many).unwrap(),
+        json!(format!("17.{}", "0".repeat(40)))
+    );
     assert!(eval("@formatNumber(1, 'N', 'xx-XX')")
         .unwrap_err()
         .contains("locale 'xx-XX' is not supported"));
