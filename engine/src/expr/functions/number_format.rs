@@ -101,18 +101,17 @@ fn rounded(value: Decimal, decimals: u32) -> Decimal {
     value.round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// Integer and fraction digits of a non-negative value with exactly `decimals` decimals. A
-/// decimal has at most 28 of its own (and rust_decimal's display panics past that): the rest
-/// are zeros.
+/// Integer and fraction digits of a non-negative value with exactly `decimals` decimals. The
+/// value is rounded and shown with its own digits (a decimal has at most 29), then padded with
+/// zeros: rust_decimal's display with a precision panics when digits and padding pass 32.
 fn digits(value: Decimal, decimals: u32) -> (String, String) {
-    const MAX_SCALE: u32 = 28;
-    let own = decimals.min(MAX_SCALE);
-    let text = format!("{:.*}", own as usize, rounded(value, own));
+    let text = rounded(value, decimals).to_string();
     let (int, mut frac) = match text.split_once('.') {
         Some((i, f)) => (i.to_string(), f.to_string()),
         None => (text, String::new()),
     };
-    frac.extend(std::iter::repeat_n('0', (decimals - own) as usize));
+    let missing = (decimals as usize).saturating_sub(frac.len());
+    frac.extend(std::iter::repeat_n('0', missing));
     (int, frac)
 }
 

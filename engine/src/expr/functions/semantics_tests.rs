@@ -180,6 +180,10 @@ fn cultures_for_numbers_and_dates() {
             .contains("too large")
     );
     assert!(eval("@parseDateTime('201921', 'fr-fr', 'yysMtyMyrid(d(d')").is_err());
+    assert_eq!(
+        eval(&format!("@formatNumber(17, '0.{}%')", "0".repeat(30))).unwrap(),
+        json!(format!("1700.{}%", "0".repeat(30)))
+    );
     let many = format!("@formatNumber(17, '0.{}')", "0".repeat(40));
     assert_eq!(
         eval(&many).unwrap(),
