@@ -430,6 +430,13 @@ impl Engine {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether run `id` was started by an earlier process (its UUIDv7 time is before this
+    /// engine's start) and is not executing here: a recorded unfinished run to resume.
+    pub fn is_from_earlier_process(&self, id: &str) -> bool {
+        run_id_millis(id).is_some_and(|ms| ms < self.started_ms)
+            && !self.live_runs().contains_key(id)
+    }
+
     /// Makes run `id` cancellable before it starts (while it waits for admission), so that a
     /// caller given its id at once can cancel it.
     pub fn reserve(&self, id: &Arc<str>) {

@@ -149,7 +149,13 @@ impl Host {
             running: true,
             ..Default::default()
         };
-        let unfinished = store.list(&filter)?;
+        // Only runs of earlier processes: requests may arrive while this one starts, and their
+        // runs, recorded at admission, are unfinished too but already executing here.
+        let unfinished: Vec<_> = store
+            .list(&filter)?
+            .into_iter()
+            .filter(|h| self.engine.is_from_earlier_process(&h.id))
+            .collect();
         let count = unfinished.len();
         for header in unfinished.into_iter().rev() {
             // Oldest first, each through its workflow's admission, so a backlog of recovered
