@@ -5,7 +5,8 @@
 //!   headers must arrive within it, and a kept-alive connection that sends nothing for as
 //!   long is closed (hyper starts the same timer while it waits for the next request);
 //! - **body-read timeout** ([`ServerLimits::body_read_timeout`], default 60 s) and size
-//!   ([`ServerLimits::max_body_bytes`], default 100 MiB, Logic Apps' request limit): a body
+//!   ([`ServerLimits::max_body_bytes`], default 2 MiB, the limit axum's body extractors apply
+//!   to every handler anyway, so a larger default would only buffer bodies to refuse them): a body
 //!   that trickles in, or is larger, is refused with 408 or 413;
 //! - **connection cap** ([`ServerLimits::max_connections`], default 1,024): past it the
 //!   server stops accepting until a connection closes, so idle or slow clients cannot take
@@ -40,7 +41,7 @@ impl Default for ServerLimits {
         ServerLimits {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
-            max_body_bytes: 100 << 20,
+            max_body_bytes: 2 << 20,
             max_connections: 1024,
         }
     }
