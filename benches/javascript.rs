@@ -7,7 +7,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use sluice_engine::expr::Value;
-use sluice_engine::runtime::javascript::{execute, Limits, Script};
+use sluice_engine::runtime::builtin::javascript::{execute, Limits};
+use sluice_engine::runtime::plan::script::Script;
 use std::time::Duration;
 
 #[global_allocator]

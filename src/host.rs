@@ -5,7 +5,7 @@
 use sluice_connectors::kafka::consumer::Running;
 use sluice_connectors::AppHandlers;
 use sluice_engine::definition::{App, TriggerType};
-use sluice_engine::runtime::host::{period, Host};
+use sluice_engine::runtime::hosting::host::{period, Host};
 use sluice_engine::runtime::{app_settings, Engine, Mocks};
 use sluice_engine::store::SharedStore;
 use std::path::Path;

@@ -79,7 +79,7 @@ pub fn run(
     }
     // A host, so that Workflow actions run their child in-process.
     let host = Arc::new(
-        sluice_engine::runtime::host::Host::new(&app, engine, usize::MAX >> 8)?
+        sluice_engine::runtime::hosting::host::Host::new(&app, engine, usize::MAX >> 8)?
             .with_mocks(mocks.clone()),
     );
     handlers.attach(&host);

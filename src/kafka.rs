@@ -4,7 +4,7 @@
 use sluice_connectors::kafka::consumer::Running;
 use sluice_connectors::kafka::{connections, EmbeddedCluster, KafkaTrigger};
 use sluice_engine::definition::App;
-use sluice_engine::runtime::host::Host;
+use sluice_engine::runtime::hosting::host::Host;
 use std::sync::Arc;
 
 pub struct Kafka {

@@ -7,7 +7,7 @@
 use crate::host::{Hosted, Setup};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sluice_engine::definition::App;
-use sluice_engine::runtime::stats::{Snapshot, Stats, StatsRecorder};
+use sluice_engine::runtime::observation::stats::{Snapshot, Stats, StatsRecorder};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sluice_connectors::AppHandlers;
 use sluice_engine::definition::duration::IsoDuration;
 use sluice_engine::definition::{App, RunStatus};
-use sluice_engine::runtime::host::Host;
+use sluice_engine::runtime::hosting::host::Host;
 use sluice_engine::runtime::{app_settings, Engine, Mocks};
 use sluice_engine::store::history::{self, header_json, status_text};
 use sluice_engine::store::{DiskStore, RunFilter, RunStore, SharedStore, StoredRun};

@@ -6,7 +6,7 @@ use crate::http::{FunctionAction, HttpAction, Outbound, WorkflowAction};
 use crate::kafka::SendAction;
 use crate::service_provider::ServiceProviders;
 use sluice_engine::definition::{ActionType, App};
-use sluice_engine::runtime::host::Host;
+use sluice_engine::runtime::hosting::host::Host;
 use sluice_engine::runtime::{app_settings, Handlers};
 use std::sync::Arc;
 

@@ -9,13 +9,20 @@
 //!   templates (JSON values compiled once at load time).
 //! - [`runtime`]: runs of compiled workflows — plans, the job scheduler, built-in actions,
 //!   retries, admission control, metrics, and the handler seam connectors implement.
+//! - [`record`]: what a run leaves — the records of its actions and of the run — shared by
+//!   the runtime that writes them and the store that keeps them.
 //! - [`store`]: durable run state and run history on sled, behind the `RunStore` trait.
+//! - [`pointer`] and [`spelling`]: JSON pointers and "did you mean" hints, used by the
+//!   definitions and the expression language alike.
 //! - [`Error`]: the crate's one error type.
 
 pub mod definition;
 mod error;
 pub mod expr;
+pub mod pointer;
+pub mod record;
 pub mod runtime;
+pub mod spelling;
 pub mod store;
 
 pub use error::Error;

@@ -1,7 +1,7 @@
 //! Measuring a benchmark over time: once a second, the engine's counters (from the
 //! [`Stats`] the metrics recorder keeps), the process's CPU and resident memory.
 
-use sluice_engine::runtime::stats::{Snapshot, Stats};
+use sluice_engine::runtime::observation::stats::{Snapshot, Stats};
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -22,7 +22,7 @@ use load::Tally;
 use measure::Sampler;
 use report::BenchResult;
 use sluice_engine::definition::App;
-use sluice_engine::runtime::stats::{Stats, StatsRecorder};
+use sluice_engine::runtime::observation::stats::{Stats, StatsRecorder};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;

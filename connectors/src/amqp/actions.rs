@@ -54,9 +54,7 @@ impl ServiceBusActions {
                 .ok_or_else(|| lost(&token))?;
             let left = until.saturating_duration_since(std::time::Instant::now());
             let until = chrono::Utc::now() + chrono::Duration::from_std(left).unwrap_or_default();
-            return Ok(body(Value::from(
-                sluice_engine::runtime::record::timestamp(until),
-            )));
+            return Ok(body(Value::from(sluice_engine::record::timestamp(until))));
         }
         let held = self.locks.take(&token).ok_or_else(|| lost(&token))?;
         let done = if operation.starts_with("complete") {

@@ -24,7 +24,7 @@ use sluice_engine::definition::{App, TriggerType};
 use sluice_engine::expr::functions::to_text;
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
-use sluice_engine::runtime::host::{Host, Rejected};
+use sluice_engine::runtime::hosting::host::{Host, Rejected};
 use sluice_engine::runtime::Settings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -331,7 +331,7 @@ fn event(delivery: &lapin::message::Delivery, queue: &str) -> Value {
     let enqueued = p
         .timestamp()
         .and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
-        .map(|t| Value::from(sluice_engine::runtime::record::timestamp(t)))
+        .map(|t| Value::from(sluice_engine::record::timestamp(t)))
         .unwrap_or_default();
     let mut event = Map::default();
     event.insert("contentData".into(), content);

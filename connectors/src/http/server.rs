@@ -22,7 +22,7 @@ use serde_json::json;
 use sluice_engine::definition::TriggerType;
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
-use sluice_engine::runtime::host::{Host, Rejected};
+use sluice_engine::runtime::hosting::host::{Host, Rejected};
 use sluice_engine::runtime::RunRecord;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -302,7 +302,7 @@ async fn invoke(
         .and_then(|t| t.request_schema.as_ref());
     if let Some(schema) = schema {
         let body = outputs.get("body").cloned().unwrap_or_default();
-        if let Err(message) = sluice_engine::runtime::schema::validate(&body, schema) {
+        if let Err(message) = sluice_engine::runtime::builtin::schema::validate(&body, schema) {
             return error(
                 StatusCode::BAD_REQUEST,
                 "TriggerInputSchemaMismatch",

@@ -21,7 +21,7 @@ use sluice_engine::definition::{RunStatus, WorkflowKind};
 use sluice_engine::expr::functions::to_text;
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
-use sluice_engine::runtime::host::{Host, Rejected};
+use sluice_engine::runtime::hosting::host::{Host, Rejected};
 use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Settings};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;

@@ -38,7 +38,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientContext, Statistics};
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
-use sluice_engine::runtime::host::{Host, Rejected};
+use sluice_engine::runtime::hosting::host::{Host, Rejected};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;

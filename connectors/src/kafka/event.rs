@@ -50,7 +50,7 @@ pub fn decode(message: &BorrowedMessage<'_>, json_only: bool) -> Result<Value, U
         .timestamp()
         .to_millis()
         .and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| Value::from(sluice_engine::runtime::record::timestamp(t)))
+        .map(|t| Value::from(sluice_engine::record::timestamp(t)))
         .unwrap_or_default();
     let mut system = Map::default();
     let partition = Value::from(i64::from(message.partition()));

@@ -15,7 +15,7 @@ use super::connection::KafkaConnection;
 use super::consumer;
 use sluice_engine::definition::{App, TriggerType};
 use sluice_engine::expr::functions::to_text;
-use sluice_engine::runtime::host::Host;
+use sluice_engine::runtime::hosting::host::Host;
 use std::sync::Arc;
 use std::time::Duration;
 

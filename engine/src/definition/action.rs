@@ -3,7 +3,7 @@
 use super::inputs::*;
 use super::model::{Actions, CommonOptions, RetryPolicy, RunAfter};
 use super::names::ActionType;
-use super::pointer::Pointer;
+use crate::pointer::Pointer;
 use indexmap::IndexMap;
 use serde_json::Value;
 

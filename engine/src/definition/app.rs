@@ -7,11 +7,11 @@
 use super::action::ActionBody;
 use super::model::{Actions, Workflow};
 use super::names::ParameterType;
-use super::pointer::Pointer;
 use super::problem::{Problem, Problems};
 use super::reader::Reader;
 use super::source::Locator;
 use super::workflow_file::{check_workflow_file, WorkflowReport};
+use crate::pointer::Pointer;
 use crate::Error;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;

@@ -7,9 +7,9 @@
 //! `expression` (condition objects included), `foreach`, `limit` and `trackedProperties`; and
 //! the definition's `outputs`.
 
-use super::pointer::Pointer;
 use super::problem::Problems;
 use crate::expr::{Template, TemplateError};
+use crate::pointer::Pointer;
 use serde_json::Value;
 
 /// Functions whose first argument names an action.

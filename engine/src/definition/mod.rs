@@ -8,7 +8,8 @@
 //! - [`names`]: the case-insensitive vocabularies (types, statuses, kinds).
 //! - [`reader`] turns JSON into the model; [`validate`] applies the rules that need the whole
 //!   workflow (names, runAfter, placement, limits).
-//! - [`source`], [`pointer`], [`problem`]: where a problem is, and how it is reported.
+//! - [`source`], [`problem`]: where a problem is, and how it is reported (with
+//!   [`crate::pointer::Pointer`]).
 //! - [`duration`]: ISO 8601 durations.
 //! - `expressions`: every expression of a workflow compiled at load time, errors located.
 
@@ -19,17 +20,16 @@ pub(crate) mod expressions;
 pub mod inputs;
 pub mod model;
 pub mod names;
-pub mod pointer;
 pub mod problem;
 pub(crate) mod reader;
 pub mod source;
 pub mod validate;
 pub mod workflow_file;
 
+pub use crate::pointer::Pointer;
 pub use action::{Action, ActionBody};
 pub use app::{check_app, App, AppReport};
 pub use model::{Definition, Trigger, Workflow};
 pub use names::{ActionType, RunStatus, TriggerType, WorkflowKind};
-pub use pointer::Pointer;
 pub use problem::{Problem, Severity};
 pub use workflow_file::{check_workflow_file, check_workflow_text, WorkflowReport};

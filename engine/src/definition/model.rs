@@ -7,7 +7,7 @@ use super::duration::IsoDuration;
 use super::names::{
     Frequency, OperationOption, ParameterType, RunStatus, TriggerType, WorkflowKind,
 };
-use super::pointer::Pointer;
+use crate::pointer::Pointer;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -4,8 +4,8 @@
 //! [`Locator`] has resolved it, the line and column. Its text form is the one compilers use, so
 //! editors and terminals turn it into a link: `file:line:col: pointer: message`.
 
-use super::pointer::Pointer;
 use super::source::{Locator, Position};
+use crate::pointer::Pointer;
 use serde::Serialize;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -7,11 +7,10 @@
 
 use super::action::{Action, ActionBody, SwitchCase};
 use super::model::*;
-use super::names::{
-    closest, unsupported_type, ActionType, OperationOption, TriggerType, WorkflowKind,
-};
-use super::pointer::Pointer;
+use super::names::{unsupported_type, ActionType, OperationOption, TriggerType, WorkflowKind};
 use super::problem::Problems;
+use crate::pointer::Pointer;
+use crate::spelling::closest;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};

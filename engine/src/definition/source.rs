@@ -10,7 +10,7 @@
 //! count characters, not bytes, starting at 1. A first scan notices keys repeated within one
 //! object, which JSON parsers silently collapse; it keeps a keyed hash per key, not the key.
 
-use super::pointer::Pointer;
+use crate::pointer::Pointer;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 

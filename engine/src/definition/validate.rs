@@ -7,8 +7,8 @@
 use super::action::{Action, ActionBody};
 use super::model::{Actions, CommonOptions, Dynamic, RetryPolicy, Trigger, Workflow};
 use super::names::{ActionType, OperationOption, RetryType};
-use super::pointer::Pointer;
 use super::problem::Problems;
+use crate::pointer::Pointer;
 use std::collections::{HashMap, HashSet};
 
 /// Logic Apps limits enforced at validation, from the service's published limits.

@@ -10,7 +10,7 @@ use super::eval::{describe, EvalError, Evaluator};
 use super::functions::{self, to_text, Args, Function, Imp};
 use super::syntax::{self, Expr, SyntaxError};
 use super::value::{Map, Value};
-use crate::definition::Pointer;
+use crate::pointer::Pointer;
 use std::sync::Arc;
 
 /// One expression with the text it was parsed from.

@@ -1,41 +1,34 @@
-//! The runtime: runs of compiled workflows.
+//! The runtime: runs of compiled workflows, in layers that each use only those listed
+//! before them.
 //!
-//! - [`plan`]: a workflow compiled once: steps indexed per container, runAfter edges
-//!   resolved, every expression a template, retry policies resolved.
-//! - [`Engine`]: starts runs (after `splitOn`) and returns their [`RunRecord`]s.
-//! - `executor` and `loops`: the job scheduler of one run — runAfter, skip propagation,
-//!   container status, Foreach/Until/Wait, handler actions with retries and timeouts.
-//! - `builtin` and `table`: the inline actions (variables, Compose, ParseJson, Query,
-//!   Select, Join, Table, Terminate, Response); `schema`: ParseJson's schema check.
-//! - [`handler`]: the seam connectors implement ([`ActionHandler`]).
-//! - [`run`]: the state of a run and what its expressions see; [`record`]: what it leaves.
-//! - [`admission`]: trigger concurrency, waiting runs and backpressure.
-//! - [`metrics`]: metric names, descriptions and cached handles.
-//! - `retry`: retry delays as documented.
+//! - [`observation`]: metric names and descriptions, and the recorder behind the status line.
+//! - [`plan`]: a workflow compiled once — steps indexed per container, runAfter edges resolved,
+//!   every expression a template, retry policies and scripts resolved.
+//! - [`run`]: the state of one run while it executes, and the [`RunContext`] its expressions
+//!   see.
+//! - [`builtin`]: the inline actions (variables, Compose, ParseJson, Query, Select, Join,
+//!   Table, Terminate, Response, JavaScriptCode).
+//! - [`execution`]: the [`Engine`] that starts runs, the job scheduler of one run (runAfter,
+//!   skip propagation, container status, loops, retries, timeouts) and the [`ActionHandler`]
+//!   seam connectors implement.
+//! - [`hosting`]: an app's plans behind their admission gates ([`Host`]), recovery and
+//!   recurrences.
 
-pub mod admission;
-mod builtin;
-mod engine;
-mod executor;
-pub mod handler;
-pub mod host;
-pub mod javascript;
-mod loops;
-pub mod metrics;
+pub mod builtin;
+pub mod execution;
+pub mod hosting;
+pub mod observation;
 pub mod plan;
-pub mod record;
-mod retry;
 pub mod run;
-pub mod schema;
-pub mod stats;
-mod table;
 
-pub use engine::{Cancelled, Claim, Duplicate, Engine, Recorded};
-pub use executor::Environment;
-pub use handler::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Handlers};
+pub use crate::record::{ActionRecord, RunRecord};
+pub use execution::engine::{Cancelled, Claim, Duplicate, Engine, Recorded};
+pub use execution::executor::Environment;
+pub use execution::handler::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Handlers};
+pub use hosting::host::Host;
+pub use observation::metrics;
 pub use plan::Plan;
-pub use record::{ActionRecord, RunRecord};
-pub use run::{Mock, Mocks, Settings};
+pub use run::{Mock, Mocks, RunContext, Settings};
 
 use crate::expr::value::Map;
 use crate::expr::{JsonContext, Value};

@@ -4,12 +4,12 @@
 //! whose parent is the frame around the loop, so `body('X')` inside an iteration sees that
 //! iteration's X. Results are [`Value`]s whose containers are shared, never deep-copied.
 
-use super::plan::Plan;
-use super::record::ActionRecord;
 use crate::definition::names::VariableType;
 use crate::definition::RunStatus;
 use crate::expr::value::Map;
 use crate::expr::{EvalContext, Value};
+use crate::record::ActionRecord;
+use crate::runtime::plan::Plan;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -191,7 +191,7 @@ impl<'a> Frame<'a> {
 
 /// What an expression sees: the run, the frame it runs in, and the item of a Query, Select or
 /// Table being evaluated.
-pub struct Scope<'a> {
+pub struct RunContext<'a> {
     pub run: &'a RunState,
     pub frame: &'a Frame<'a>,
     pub item: Option<&'a Value>,
@@ -232,7 +232,7 @@ pub fn webhook_signature(key: &str) -> String {
         .collect()
 }
 
-impl EvalContext for Scope<'_> {
+impl EvalContext for RunContext<'_> {
     fn parameter(&self, name: &str) -> Option<Value> {
         self.run.plan.parameters.get(name).cloned()
     }

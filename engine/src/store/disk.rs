@@ -4,7 +4,7 @@
 
 use super::writer::{Blobs, History, Op, Writer};
 use super::{Commit, JournalEntry, RunFilter, RunHeader, RunStore, StoreError, StoredRun};
-use crate::runtime::record::{ActionRecord, LargeValues};
+use crate::record::{ActionRecord, LargeValues};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;

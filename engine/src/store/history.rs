@@ -27,7 +27,7 @@ pub fn header_json(h: &RunHeader) -> serde_json::Value {
 pub fn run_json(run: &StoredRun) -> serde_json::Value {
     let mut doc = header_json(&run.header);
     doc["trigger"] = match run.header.secure_trigger {
-        true => crate::runtime::record::secured_trigger(&run.header.trigger).to_json(),
+        true => crate::record::secured_trigger(&run.header.trigger).to_json(),
         false => run.header.trigger.to_json(),
     };
     doc["actions"] = action_tree(run);
@@ -42,7 +42,7 @@ pub fn action_tree(run: &StoredRun) -> serde_json::Value {
             run.journal
                 .iter()
                 .map(|e| {
-                    let mut record = crate::runtime::record::shown(&e.record);
+                    let mut record = crate::record::shown(&e.record);
                     record["path"] = serde_json::Value::from(e.path.as_str());
                     record
                 })

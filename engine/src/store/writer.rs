@@ -151,11 +151,11 @@ fn apply(db: &sled::Db, batch: &mut [Job]) -> Result<(), sled::Error> {
                     per_tree[i].1.insert(key, encode());
                 }
                 Op::History(h) => {
-                    let large = std::cell::RefCell::new(crate::runtime::record::LargeValues {
+                    let large = std::cell::RefCell::new(crate::record::LargeValues {
                         threshold: h.threshold,
                         found: Vec::new(),
                     });
-                    let tree = crate::runtime::record::HistoryTree {
+                    let tree = crate::record::HistoryTree {
                         records: &h.actions,
                         large: Some(&large),
                     };

@@ -129,7 +129,7 @@ pub fn lookup(name: &str) -> Option<&'static Function> {
 /// A known function name close to `name`, for "did you mean" hints.
 pub fn suggest(name: &str) -> Option<&'static str> {
     let names = registry().values().map(|f| f.name);
-    crate::definition::names::closest(name, names).or_else(|| {
+    crate::spelling::closest(name, names).or_else(|| {
         // `toUpperCase` → `toUpper`: a known name that the unknown one starts with.
         let lower = name.to_ascii_lowercase();
         registry()

@@ -217,8 +217,8 @@ async fn secure_data_is_redacted_in_history_only() {
         "the run itself sees the value"
     );
     let tree = store.run(&run.id).unwrap().unwrap().actions.unwrap();
-    assert_eq!(tree[0]["inputs"], json!(crate::runtime::record::SECURED));
-    assert_eq!(tree[0]["outputs"], json!(crate::runtime::record::SECURED));
+    assert_eq!(tree[0]["inputs"], json!(crate::record::SECURED));
+    assert_eq!(tree[0]["outputs"], json!(crate::record::SECURED));
     assert_eq!(
         tree[1]["outputs"],
         json!("s3cr3t"),

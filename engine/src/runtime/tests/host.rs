@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::definition::RunStatus;
-use crate::runtime::host::{Host, Rejected};
+use crate::runtime::hosting::host::{Host, Rejected};
 use crate::runtime::run::Settings;
 
 fn app(dir: &str, workflow: serde_json::Value) -> crate::definition::App {

@@ -8,7 +8,7 @@ mod durable;
 mod host;
 mod retries;
 
-use super::handler::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Handlers};
+use super::execution::handler::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Handlers};
 use super::{ActionRecord, Engine, Mocks, Plan, RunRecord};
 use crate::definition::check_workflow_text;
 use crate::expr::Value;

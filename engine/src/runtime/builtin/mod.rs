@@ -1,15 +1,19 @@
 //! The built-in actions that need no I/O and run inline: variables, Compose, ParseJson, Query,
-//! Select, Join, Table, Terminate and Response.
+//! Select, Join, Table, Terminate and Response; JavaScriptCode, which runs on its own thread
+//! pool ([`javascript`]).
 
-use super::plan::{Step, StepKind};
-use super::run::Scope;
-use super::schema;
+pub mod javascript;
+pub mod schema;
+mod table;
+
 use crate::definition::names::VariableType;
 use crate::expr::eval::describe;
 use crate::expr::functions::to_text;
 use crate::expr::value::Map;
 use crate::expr::EvalContext;
 use crate::expr::{Template, Value};
+use crate::runtime::plan::{Step, StepKind};
+use crate::runtime::run::RunContext;
 use std::sync::Arc;
 
 /// Why an action failed: a Logic Apps error code and a message.
@@ -38,7 +42,7 @@ impl Failure {
 /// Inputs and outputs of a successful inline action.
 pub type Done = (Value, Value);
 
-fn eval(template: &Template, scope: &Scope<'_>) -> Result<Value, Failure> {
+fn eval(template: &Template, scope: &RunContext<'_>) -> Result<Value, Failure> {
     template
         .evaluate(scope)
         .map_err(|e| Failure::new("InvalidTemplate", e.message))
@@ -73,7 +77,7 @@ pub fn is_inline(step: &Step) -> bool {
 }
 
 /// Runs an inline step.
-pub fn execute(step: &Step, scope: &Scope<'_>) -> Result<Done, Failure> {
+pub fn execute(step: &Step, scope: &RunContext<'_>) -> Result<Done, Failure> {
     match &step.kind {
         StepKind::InitializeVariable(vars) => initialize(vars, scope),
         StepKind::SetVariable { name, value } => {
@@ -137,7 +141,7 @@ pub fn execute(step: &Step, scope: &Scope<'_>) -> Result<Done, Failure> {
             for item in items.iter() {
                 match eval(
                     filter,
-                    &Scope {
+                    &RunContext {
                         item: Some(item),
                         ..*scope
                     },
@@ -164,7 +168,7 @@ pub fn execute(step: &Step, scope: &Scope<'_>) -> Result<Done, Failure> {
                 .map(|item| {
                     eval(
                         select,
-                        &Scope {
+                        &RunContext {
                             item: Some(item),
                             ..*scope
                         },
@@ -184,8 +188,9 @@ pub fn execute(step: &Step, scope: &Scope<'_>) -> Result<Done, Failure> {
         }
         StepKind::Table { csv, from, columns } => {
             let items = array(eval(from, scope)?, "Table")?;
-            let text = super::table::render(*csv, &items, columns.as_deref(), scope)
-                .map_err(|e| Failure::new("InvalidTemplate", e))?;
+            let text =
+                crate::runtime::builtin::table::render(*csv, &items, columns.as_deref(), scope)
+                    .map_err(|e| Failure::new("InvalidTemplate", e))?;
             Ok((Value::Array(items), body(Value::from(text))))
         }
         StepKind::Terminate {
@@ -300,7 +305,7 @@ fn check_type(name: &str, t: VariableType, value: &Value) -> Result<(), Failure>
 
 fn initialize(
     vars: &[(Arc<str>, VariableType, Option<Template>)],
-    scope: &Scope<'_>,
+    scope: &RunContext<'_>,
 ) -> Result<Done, Failure> {
     let mut declared = Vec::new();
     for (name, t, value) in vars {
@@ -331,7 +336,7 @@ fn initialize(
 
 /// Replaces a variable's value with `change(type, current)`, under the run's variable lock.
 fn update(
-    scope: &Scope<'_>,
+    scope: &RunContext<'_>,
     name: &str,
     change: impl FnOnce(VariableType, &Value) -> Result<Value, Failure>,
 ) -> Result<Value, Failure> {
@@ -403,10 +408,10 @@ fn parse_json(content: Value, s: &Value) -> Result<Done, Failure> {
 /// and its limits from the app settings. The script itself runs on the script pool
 /// (`javascript::run_on_pool`); its return value is `outputs.body`.
 pub(super) fn javascript_context(
-    script: &super::javascript::Script,
-    scope: &Scope<'_>,
-) -> (Value, super::javascript::Limits) {
-    use super::javascript::{Limits, DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TIMEOUT};
+    script: &crate::runtime::plan::script::Script,
+    scope: &RunContext<'_>,
+) -> (Value, crate::runtime::builtin::javascript::Limits) {
+    use crate::runtime::builtin::javascript::{Limits, DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TIMEOUT};
     let setting = |name: &str| (scope.run.settings)(name).and_then(|v| v.parse::<f64>().ok());
     let limits = Limits {
         timeout: setting("Sluice.JavaScript.TimeoutSeconds")

@@ -1,8 +1,8 @@
 //! The Table action: CSV or HTML from an array, with automatic or custom columns.
 
-use super::run::Scope;
 use crate::expr::functions::to_text;
 use crate::expr::{Template, Value};
+use crate::runtime::run::RunContext;
 
 /// Renders `items` as CSV or HTML. Automatic columns are the members of the items, in order of
 /// first appearance; custom columns evaluate `value` with `item()` bound to each row.
@@ -10,7 +10,7 @@ pub fn render(
     csv: bool,
     items: &[Value],
     columns: Option<&[(Option<Template>, Template)]>,
-    scope: &Scope<'_>,
+    scope: &RunContext<'_>,
 ) -> Result<String, String> {
     let (headers, rows) = match columns {
         Some(cols) => {
@@ -26,7 +26,7 @@ pub fn render(
             let rows = items
                 .iter()
                 .map(|item| {
-                    let row_scope = Scope {
+                    let row_scope = RunContext {
                         item: Some(item),
                         ..*scope
                     };

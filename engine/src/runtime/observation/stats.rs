@@ -3,7 +3,7 @@
 //! in-flight runs, execution delay) and forwards everything to an inner recorder (the
 //! Prometheus exporter, once `/metrics` is served). The hot path still increments one handle.
 
-use super::metrics::{
+use crate::runtime::observation::metrics::{
     ACTIONS_COMPLETED, ACTION_RETRIES, JOBS_EXECUTED, JOB_EXECUTION_DELAY, RUNS_COMPLETED,
     RUNS_IN_FLIGHT, TRIGGER_EVENTS, TRIGGER_EVENTS_LOST,
 };

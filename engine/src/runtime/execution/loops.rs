@@ -1,16 +1,18 @@
 //! The steps that wait or repeat: Foreach, Until, Wait, and handler actions with retries and
 //! timeouts.
 
-use super::builtin::Failure;
-use super::executor::{call, container_status, interval, retry_record, Executor};
-use super::plan::{Container, Step};
-use super::record::ActionRecord;
-use super::run::Frame;
 use crate::definition::names::Frequency;
 use crate::definition::{ActionType, RunStatus};
 use crate::expr::eval::describe;
 use crate::expr::functions::datetime_format;
 use crate::expr::{Template, Value};
+use crate::record::ActionRecord;
+use crate::runtime::builtin::Failure;
+use crate::runtime::execution::executor::{
+    call, container_status, interval, retry_record, Executor,
+};
+use crate::runtime::plan::{Container, Step};
+use crate::runtime::run::Frame;
 use chrono::Utc;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::sync::Arc;
@@ -188,7 +190,7 @@ impl Executor<'_> {
         record: &mut ActionRecord,
     ) -> Result<RunStatus, Failure> {
         let key = format!("{}/{}{}", self.run.id, frame.path, step.name);
-        let scope = super::run::Scope {
+        let scope = crate::runtime::run::RunContext {
             callback: (step.action_type == ActionType::HttpWebhook).then_some(key.as_str()),
             ..self.scope(frame)
         };

@@ -1,13 +1,13 @@
 //! The engine: starts runs, records stateful ones in the store, resumes them after a crash.
 
-use super::executor::{container_status, Environment, Executor};
-use super::handler::Handlers;
-use super::record::{timestamp, ActionRecord, RunRecord};
-use super::run::{Frame, Mocks, RunState, Settings};
-use super::{metrics, Plan};
 use crate::definition::{RunStatus, WorkflowKind};
 use crate::expr::value::Map;
 use crate::expr::{EvalError, JsonContext, Value};
+use crate::record::{timestamp, ActionRecord, RunRecord};
+use crate::runtime::execution::executor::{container_status, Environment, Executor};
+use crate::runtime::execution::handler::Handlers;
+use crate::runtime::run::{Frame, Mocks, RunState, Settings};
+use crate::runtime::{observation::metrics, Plan};
 use crate::store::{JournalEntry, RunHeader, SharedStore};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 //! bound is `minimum`). A downstream `Retry-After` replaces the computed delay, capped by the
 //! policy's maximum interval (one hour for fixed policies).
 
-use super::plan::RetryPolicy;
+use crate::runtime::plan::RetryPolicy;
 use std::time::Duration;
 
 /// The cap on a `Retry-After` honoured under a fixed policy, which has no maximum of its own.

@@ -7,15 +7,15 @@
 //! parallel branches really run in parallel. The time from ready to started is the job's
 //! execution delay.
 
-use super::builtin::{self, Failure};
-use super::handler::{ActionCall, BoxFuture, Handlers};
-use super::metrics::Metrics;
-use super::plan::{Container, Step, StepKind};
-use super::record::{ActionRecord, RetryRecord};
-use super::run::{Frame, RunState, Scope};
 use crate::definition::RunStatus;
 use crate::expr::functions::logical::loose_equals;
 use crate::expr::{Template, Value};
+use crate::record::{ActionRecord, RetryRecord};
+use crate::runtime::builtin::{self, Failure};
+use crate::runtime::execution::handler::{ActionCall, BoxFuture, Handlers};
+use crate::runtime::observation::metrics::Metrics;
+use crate::runtime::plan::{Container, Step, StepKind};
+use crate::runtime::run::{Frame, RunContext, RunState};
 use chrono::Utc;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::VecDeque;
@@ -137,8 +137,8 @@ impl<'r> Executor<'r> {
         }
     }
 
-    pub(super) fn scope<'a>(&'a self, frame: &'a Frame<'a>) -> Scope<'a> {
-        Scope {
+    pub(super) fn scope<'a>(&'a self, frame: &'a Frame<'a>) -> RunContext<'a> {
+        RunContext {
             run: self.run,
             frame,
             item: None,
@@ -298,12 +298,13 @@ impl<'r> Executor<'r> {
     async fn javascript(
         &self,
         step: &Step,
-        script: &super::javascript::Script,
+        script: &crate::runtime::plan::script::Script,
         frame: &Frame<'_>,
         record: &mut ActionRecord,
     ) -> Result<RunStatus, Failure> {
         let (context, limits) = builtin::javascript_context(script, &self.scope(frame));
-        let result = super::javascript::run_on_pool(script, context, limits).await?;
+        let result =
+            crate::runtime::builtin::javascript::run_on_pool(script, context, limits).await?;
         record.inputs = step.inputs.evaluate(&self.scope(frame)).unwrap_or_default();
         record.outputs = builtin::body(result);
         Ok(RunStatus::Succeeded)

@@ -2,13 +2,13 @@
 //! point every trigger (Recurrence here; HTTP, Kafka and AMQP in their connectors) submits
 //! events through, and the Recurrence triggers themselves.
 
-use super::admission::{Admission, QueueFull, Ticket};
-use super::{Claim, Engine, Mocks, Plan, RunRecord};
 use crate::definition::model::Recurrence;
 use crate::definition::names::{Frequency, TriggerType};
 use crate::definition::App;
 use crate::expr::value::Map;
 use crate::expr::Value;
+use crate::runtime::hosting::admission::{Admission, QueueFull, Ticket};
+use crate::runtime::{Claim, Engine, Mocks, Plan, RunRecord};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -71,7 +71,7 @@ pub enum Rejected {
 impl Host {
     /// Compiles every workflow of `app`; `max_in_flight` caps runs across workflows.
     pub fn new(app: &App, engine: Engine, max_in_flight: usize) -> Result<Host, Error> {
-        let parameters = super::app_parameters(app)?;
+        let parameters = crate::runtime::app_parameters(app)?;
         let cap = Arc::new(Semaphore::new(max_in_flight));
         let mut workflows = HashMap::new();
         for (name, workflow) in &app.workflows {

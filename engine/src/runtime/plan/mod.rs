@@ -2,14 +2,17 @@
 //! per container with their runAfter edges resolved to indexes, and every expression is a
 //! compiled [`Template`].
 
+pub mod retry;
+pub mod script;
+
 use crate::definition::action::{Action, ActionBody};
 use crate::definition::inputs::{TableFormat, VariableInputs};
 use crate::definition::model::{Actions, Dynamic, Workflow};
 use crate::definition::names::{
     ActionType, Frequency, OperationOption, RetryType, RunStatus, VariableType, WorkflowKind,
 };
-use crate::definition::Pointer;
 use crate::expr::{Template, Value};
+use crate::pointer::Pointer;
 use crate::Error;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,7 +118,7 @@ pub enum StepKind {
     },
     InitializeVariable(Vec<(Arc<str>, VariableType, Option<Template>)>),
     /// JavaScriptCode: compiled and cached per worker on first use.
-    JavaScript(super::javascript::Script),
+    JavaScript(crate::runtime::plan::script::Script),
     SetVariable {
         name: Arc<str>,
         value: Template,
@@ -524,7 +527,7 @@ fn step(action: &Action, run_after: Vec<(usize, Vec<RunStatus>)>) -> Result<Step
             StepKind::AppendToStringVariable { name, value }
         }
         B::Compose(value) => StepKind::Compose(template(value)?),
-        B::JavaScriptCode(js) => StepKind::JavaScript(super::javascript::Script::new(
+        B::JavaScriptCode(js) => StepKind::JavaScript(crate::runtime::plan::script::Script::new(
             &js.code,
             js.explicit_dependencies
                 .as_ref()
