@@ -12,8 +12,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::json;
-use sluice_connectors::amqp::AmqpTrigger;
-use sluice_connectors::AppHandlers;
+use sluice_connectors::{Connectors, Wiring};
 use sluice_engine::definition::App;
 use sluice_engine::runtime::hosting::host::Host;
 use sluice_engine::runtime::observation::stats::StatsRecorder;
@@ -104,17 +103,16 @@ fn main() {
             "serviceProvider": {"id": "/serviceProviders/serviceBus"}}}});
         std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
         let app = App::load(&dir).unwrap();
-        let handlers = AppHandlers::new(&app, None).unwrap();
-        let engine = Engine::new(handlers.handlers.clone(), app_settings(&app));
+        let connectors = Connectors::build(&Wiring::new(&app, true).unwrap()).unwrap();
+        let engine = Engine::new(connectors.handlers(), app_settings(&app));
         let host = Arc::new(Host::new(&app, engine, 100_000).unwrap());
-        let trigger = AmqpTrigger::for_app(&app, &app_settings(&app)).unwrap().remove(0);
         let started = Instant::now();
-        let task = trigger.start(host, handlers.locks.clone());
+        let mut trigger = connectors.start(&host).unwrap().remove(0);
         while stats.runs.load(Relaxed) < messages {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let engine_rate = messages as f64 / started.elapsed().as_secs_f64();
-        task.abort();
+        trigger.drain().await.unwrap();
         let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
         let _ = channel.queue_delete(format!("{queue}.deadletter").as_str().into(), QueueDeleteOptions::default()).await;
         let _ = std::fs::remove_dir_all(&dir);

@@ -12,8 +12,8 @@
 
 use serde_json::json;
 use sluice_connectors::gateway::config::GatewayConfig;
-use sluice_connectors::gateway::mock_llm::{self, MockLlmConfig};
 use sluice_connectors::gateway::{server, Gateway};
+use sluice_mocks::llm::{self, MockLlmConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,7 +138,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let llm = listen(mock_llm::router(MockLlmConfig::default())).await;
+        let llm = listen(llm::router(MockLlmConfig::default())).await;
         let config = |limit: bool| {
             let mut api = json!({"pool": "p"});
             if limit {

@@ -9,8 +9,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use serde_json::json;
-use sluice_connectors::kafka::KafkaTrigger;
-use sluice_connectors::AppHandlers;
+use sluice_connectors::{Connectors, Wiring};
 use sluice_engine::definition::App;
 use sluice_engine::runtime::hosting::host::Host;
 use sluice_engine::runtime::observation::stats::StatsRecorder;
@@ -82,11 +81,10 @@ fn main() {
             "serviceProvider": {"id": "/serviceProviders/eventHub"}}}});
         std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
         let app = App::load(&dir).unwrap();
-        let handlers = AppHandlers::new(&app, None).unwrap();
-        let engine = Engine::new(handlers.handlers.clone(), app_settings(&app));
+        let connectors = Connectors::build(&Wiring::new(&app, true).unwrap()).unwrap();
+        let engine = Engine::new(connectors.handlers(), app_settings(&app));
         let host = Arc::new(Host::new(&app, engine, 100_000).unwrap());
-        let trigger = KafkaTrigger::for_app(&app).unwrap().remove(0);
-        let running = trigger.start(host, None).unwrap();
+        let mut trigger = connectors.start(&host).unwrap().remove(0);
         // Timed from the first finished run, so the consumer's group join is not counted.
         while stats.runs.load(Relaxed) < 1 {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -97,7 +95,8 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let engine_rate = (events - first) as f64 / started.elapsed().as_secs_f64();
-        running.close().await;
+        trigger.drain().await.unwrap();
+        trigger.close().await.unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         println!("kafka/raw_consume: {raw_rate:.0} events/s");
         println!("kafka/one_action_stateless_workflow: {engine_rate:.0} events/s");

@@ -16,7 +16,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 use serde_json::{json, Value};
-use sluice_connectors::http::mock_function::{router, MockConfig};
+use sluice_mocks::function::{router, MockConfig};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use sluice_connectors::http::mock_function::{router, MockConfig};
+use sluice_mocks::function::{router, MockConfig};
 use std::time::{Duration, Instant};
 
 /// The app setting the sample app reads its scoring function's URL from.

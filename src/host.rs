@@ -2,8 +2,7 @@
 //! management API, /metrics, the AI gateway), its Kafka and RabbitMQ triggers, recurrences and
 //! housekeeping. `sluice run` and `sluice bench` host apps the same way through [`Hosted`].
 
-use sluice_connectors::kafka::consumer::Running;
-use sluice_connectors::AppHandlers;
+use sluice_connectors::{Connectors, Trigger, Wiring};
 use sluice_engine::definition::{App, TriggerType};
 use sluice_engine::runtime::hosting::host::{period, Host};
 use sluice_engine::runtime::{app_settings, Engine, Mocks};
@@ -24,7 +23,6 @@ pub struct Setup<'a> {
     /// Where the store lives (for messages).
     pub data_dir: &'a Path,
     pub store: SharedStore,
-    pub kafka: &'a crate::kafka::Kafka,
     pub listener: tokio::net::TcpListener,
     pub mocks: Mocks,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -36,7 +34,8 @@ pub struct Hosted {
     /// Triggers and recurrences hosted, and unfinished runs resumed.
     pub hosted: usize,
     pub resumed: usize,
-    consumers: Vec<Running>,
+    pub connectors: Connectors,
+    triggers: Vec<Trigger>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -47,69 +46,39 @@ impl Hosted {
             app,
             data_dir,
             store,
-            kafka,
             listener,
             mocks,
             metrics,
         } = setup;
         let base_url = format!("http://{}", listener.local_addr()?);
-        let handlers = AppHandlers::new(app, kafka.bootstrap().as_deref())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let engine = Engine::new(handlers.handlers.clone(), app_settings(app))
+        let connectors = Connectors::build(&Wiring::new(app, true)?)?;
+        let settings = app_settings(app);
+        let engine = Engine::new(connectors.handlers(), settings.clone())
             .with_store(store.clone())
             .with_base_url(&base_url);
         let host = Arc::new(Host::new(app, engine, MAX_IN_FLIGHT)?.with_mocks(mocks));
-        handlers.attach(&host);
-        let settings = app_settings(app);
+        connectors.attach(&host);
         let key = management_key(&*settings, data_dir)?;
         let server = sluice_connectors::http::Server::new(host.clone(), base_url.clone(), metrics)
-            .with_callbacks(handlers.callbacks.clone())
             .with_access_keys(|name| settings(name))
             .with_management_key(&key);
-        let mut router = sluice_connectors::http::router(server);
-        if let Some(gateway) = &handlers.gateway {
-            router = router.merge(sluice_connectors::gateway::server::router(gateway.clone()));
-            eprintln!("sluice: the AI gateway of gateway.json serves {base_url}/v1");
-        }
+        let router = sluice_connectors::http::router(server).merge(connectors.routes());
         let limits =
             sluice_connectors::http::serve::ServerLimits::from_settings(|name| settings(name));
         let mut tasks = vec![tokio::spawn(sluice_connectors::http::serve::serve(
             listener, router, limits,
         ))];
-        eprintln!("sluice: listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");
-        let consumers = kafka.start(&host)?;
-        let queues = sluice_connectors::amqp::AmqpTrigger::for_app(app, &app_settings(app))
-            .map_err(|e| anyhow::anyhow!(e))?;
-        for trigger in &queues {
-            eprintln!(
-                "sluice: {}: RabbitMQ queue '{}' ({}, prefetch {})",
-                trigger.workflow,
-                trigger.queue,
-                if trigger.peek_lock {
-                    "peek-lock"
-                } else {
-                    "auto-complete"
-                },
-                trigger.prefetch
-            );
-            tasks.push(trigger.clone().start(host.clone(), handlers.locks.clone()));
+        tracing::info!("listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");
+        let triggers = connectors.start(&host)?;
+        for trigger in &triggers {
+            tracing::info!("{}: {}", trigger.workflow, trigger.source);
         }
-        if !queues.is_empty() {
-            tasks.push(sluice_connectors::amqp::trigger::expire_locks(
-                handlers.locks.clone(),
-            ));
-        }
-        let served: Vec<&str> = kafka
-            .triggers
-            .iter()
-            .map(|t| t.workflow.as_str())
-            .chain(queues.iter().map(|t| t.workflow.as_str()))
-            .collect();
-        let hosted = announce(&host, &base_url, &served) + consumers.len() + queues.len();
+        let served: Vec<&str> = triggers.iter().map(|t| t.workflow.as_str()).collect();
+        let hosted = announce(&host, &base_url, &served) + triggers.len();
         let resumed = host.recover()?;
         if resumed > 0 {
-            eprintln!(
-                "sluice: resuming {resumed} unfinished run(s) from {}",
+            tracing::info!(
+                "resuming {resumed} unfinished run(s) from {}",
                 data_dir.display()
             );
         }
@@ -119,7 +88,8 @@ impl Hosted {
             base_url,
             hosted,
             resumed,
-            consumers,
+            connectors,
+            triggers,
             tasks,
         })
     }
@@ -129,12 +99,16 @@ impl Hosted {
         self.tasks.push(task);
     }
 
-    /// Stops taking events: aborts the server and the other triggers, then drains, commits and
-    /// closes each Kafka consumer so it leaves its group at once.
+    /// Stops taking events: aborts the server and the recurrences, then drains every trigger
+    /// (the runs it started finish, bounded) and closes it (a Kafka consumer leaves its group
+    /// at once).
     pub async fn stop(self) {
         self.tasks.iter().for_each(|t| t.abort());
-        for consumer in self.consumers {
-            consumer.close().await;
+        for mut trigger in self.triggers {
+            let drained = trigger.drain().await;
+            if let Err(e) = drained.and(trigger.close().await) {
+                tracing::warn!("stopping a trigger: {e}");
+            }
         }
     }
 }
@@ -224,19 +198,23 @@ fn announce(host: &Host, base_url: &str, served: &[&str]) -> usize {
         match (w.trigger_type, &w.recurrence) {
             (Some(TriggerType::Recurrence | TriggerType::SlidingWindow), Some(r)) => {
                 hosted += 1;
-                eprintln!("sluice: {name}: recurrence every {:?}", period(r));
+                tracing::info!("{name}: recurrence every {:?}", period(r));
             }
             (Some(TriggerType::Request), _) => {
                 hosted += 1;
-                let trigger = w.plan.trigger.as_ref().map_or("manual".to_string(), |t| t.name.to_string());
-                eprintln!("sluice: {name}: POST {base_url}/api/{name}/triggers/{trigger}/invoke");
+                let trigger = w
+                    .plan
+                    .trigger
+                    .as_ref()
+                    .map_or("manual".to_string(), |t| t.name.to_string());
+                tracing::info!("{name}: POST {base_url}/api/{name}/triggers/{trigger}/invoke");
             }
             (Some(TriggerType::ServiceProvider), _) if served.contains(&name.as_str()) => {}
-            (Some(t), _) => eprintln!(
-                "sluice: {name}: not hosted: its {t} trigger is served by a connector that has not landed yet; \
+            (Some(t), _) => tracing::warn!(
+                "{name}: not hosted: no connector of this build serves its {t} trigger; \
                  run it with `sluice invoke`"
             ),
-            (None, _) => eprintln!("sluice: {name}: not hosted: it has no trigger"),
+            (None, _) => tracing::warn!("{name}: not hosted: it has no trigger"),
         }
     }
     hosted

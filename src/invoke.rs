@@ -2,6 +2,7 @@
 //! workflow once, in-process, and prints the run as JSON.
 
 use anyhow::{anyhow, Context};
+use sluice_connectors::{Connectors, Wiring};
 use sluice_engine::definition::{App, RunStatus};
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
@@ -71,8 +72,8 @@ pub fn run(
         // A paused clock jumps ahead whenever every task waits: waits take no real time.
         runtime.block_on(async { tokio::time::pause() });
     }
-    let handlers = sluice_connectors::AppHandlers::new(&app, None).map_err(|e| anyhow!("{e}"))?;
-    let mut engine = Engine::new(handlers.handlers.clone(), app_settings(&app));
+    let connectors = Connectors::build(&Wiring::new(&app, false)?)?;
+    let mut engine = Engine::new(connectors.handlers(), app_settings(&app));
     if let Some(dir) = data {
         std::fs::create_dir_all(dir)?;
         engine = engine.with_store(crate::runs::open_for(&app, dir)?);
@@ -82,7 +83,7 @@ pub fn run(
         sluice_engine::runtime::hosting::host::Host::new(&app, engine, usize::MAX >> 8)?
             .with_mocks(mocks.clone()),
     );
-    handlers.attach(&host);
+    connectors.attach(&host);
     let engine = &host.engine;
     let split_on = plan.trigger.as_ref().is_some_and(|t| t.split_on.is_some());
     let events = engine

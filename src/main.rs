@@ -9,7 +9,7 @@ mod expr;
 mod gateway;
 mod host;
 mod invoke;
-mod kafka;
+mod log;
 mod mock;
 mod produce;
 mod run;
@@ -30,6 +30,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written: `human` (`sluice: …`) or `json` (one object per line).
+    /// `RUST_LOG` filters them (default `info`).
+    #[arg(long, value_enum, global = true, default_value_t = log::LogFormat::Human)]
+    log_format: log::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -108,10 +112,10 @@ enum Command {
     /// Run history in the data directory: list, show, resubmit, cancel, purge.
     Runs {
         /// The app folder.
-        #[arg(long, default_value = "workflows")]
+        #[arg(long, default_value = "workflows", global = true)]
         app: PathBuf,
         /// The data directory (default: APP/.sluice).
-        #[arg(long)]
+        #[arg(long, global = true)]
         data: Option<PathBuf>,
         #[command(subcommand)]
         command: RunsCommand,
@@ -271,6 +275,7 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::init(cli.log_format);
     let result = match cli.command {
         Command::Run {
             app,
@@ -294,11 +299,11 @@ fn main() -> ExitCode {
                 },
         } => mock::llm(
             port,
-            sluice_connectors::gateway::mock_llm::MockLlmConfig {
+            sluice_mocks::llm::MockLlmConfig {
                 name,
                 latency: std::time::Duration::from_millis(latency_ms),
                 completion_tokens,
-                faults: sluice_connectors::gateway::mock_llm::Faults {
+                faults: sluice_mocks::llm::Faults {
                     fail_rate,
                     fail_first,
                     fail_status,
@@ -323,7 +328,7 @@ fn main() -> ExitCode {
                 },
         } => mock::function(
             port,
-            sluice_connectors::http::mock_function::MockConfig {
+            sluice_mocks::function::MockConfig {
                 latency: std::time::Duration::from_millis(latency_ms),
                 capacity,
                 fail_rate,

@@ -1,7 +1,7 @@
 //! `sluice mock function` and `sluice mock llm`: serve a stand-in until Ctrl-C.
 
-use sluice_connectors::gateway::mock_llm::MockLlmConfig;
-use sluice_connectors::http::mock_function::{router, MockConfig};
+use sluice_mocks::function::{router, MockConfig};
+use sluice_mocks::llm::MockLlmConfig;
 use std::process::ExitCode;
 
 pub fn function(port: u16, config: MockConfig) -> anyhow::Result<ExitCode> {
@@ -30,7 +30,7 @@ pub fn llm(port: u16, config: MockLlmConfig) -> anyhow::Result<ExitCode> {
         "mock llm",
         "/v1",
         "(GET /_stats for counters)",
-        || sluice_connectors::gateway::mock_llm::router(config),
+        || sluice_mocks::llm::router(config),
     )
 }
 

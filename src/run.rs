@@ -6,6 +6,7 @@
 
 use crate::host::{Hosted, Setup};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sluice_connectors::kafka::connector::KafkaConnector;
 use sluice_engine::definition::App;
 use sluice_engine::runtime::observation::stats::{Snapshot, Stats, StatsRecorder};
 use std::io::IsTerminal;
@@ -41,7 +42,6 @@ pub fn run(
     let dir = crate::runs::data_dir(app_dir, data);
     std::fs::create_dir_all(&dir)?;
     let store = crate::runs::open_for(&app, &dir)?;
-    let kafka = crate::kafka::Kafka::prepare(&app)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -53,7 +53,6 @@ pub fn run(
             app: &app,
             data_dir: &dir,
             store,
-            kafka: &kafka,
             listener,
             mocks,
             metrics: Some(metrics_handle),
@@ -62,9 +61,12 @@ pub fn run(
         if let Some(listener) = demo_function {
             crate::demo::serve_function(listener)?;
         }
-        if let (Some(rate), Some(bootstrap)) = (demo, kafka.bootstrap()) {
-            let topics = kafka.triggers.iter().map(|t| t.topic.clone()).collect();
-            hosted.adopt(crate::demo::produce(bootstrap, topics, rate)?);
+        let kafka = hosted.connectors.find::<KafkaConnector>();
+        if let (Some(rate), Some(kafka)) = (demo, kafka) {
+            if let Some(bootstrap) = kafka.embedded_bootstrap() {
+                let task = crate::demo::produce(bootstrap, kafka.topics(), rate)?;
+                hosted.adopt(task);
+            }
         }
         if hosted.hosted == 0 && hosted.resumed == 0 {
             eprintln!(

@@ -3,7 +3,7 @@
 use crate::Format;
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, Utc};
-use sluice_connectors::AppHandlers;
+use sluice_connectors::{Connectors, Wiring};
 use sluice_engine::definition::duration::IsoDuration;
 use sluice_engine::definition::{App, RunStatus};
 use sluice_engine::runtime::hosting::host::Host;
@@ -212,10 +212,10 @@ fn resubmit(
         .enable_all()
         .build()?;
     let record = runtime.block_on(async {
-        let handlers = AppHandlers::new(&app, None).map_err(|e| anyhow!("{e}"))?;
-        let engine = Engine::new(handlers.handlers.clone(), app_settings(&app)).with_store(store);
+        let connectors = Connectors::build(&Wiring::new(&app, false)?)?;
+        let engine = Engine::new(connectors.handlers(), app_settings(&app)).with_store(store);
         let host = Arc::new(Host::new(&app, engine, usize::MAX >> 8).map_err(|e| anyhow!("{e}"))?);
-        handlers.attach(&host);
+        connectors.attach(&host);
         let plan = host.plan_for(&run.header).map_err(|e| anyhow!(e))?;
         anyhow::Ok(
             host.engine

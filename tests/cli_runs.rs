@@ -353,3 +353,24 @@ fn stateless_runs_are_recorded_only_when_the_app_asks() {
         }
     }
 }
+
+#[test]
+fn group_options_work_after_the_subcommand() {
+    let app = app("options-after");
+    let run = invoke(&app, json!({"n": 2, "token": "t"}));
+    let data = app.join(".sluice");
+    let (app_arg, data_arg) = (app.to_str().unwrap(), data.to_str().unwrap());
+    let before = sluice(&[
+        "runs", "--app", app_arg, "--data", data_arg, "list", "--format", "json",
+    ]);
+    let after = sluice(&[
+        "runs", "list", "--format", "json", "--app", app_arg, "--data", data_arg,
+    ]);
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert_eq!(json_of(&before), json_of(&after));
+    assert!(String::from_utf8_lossy(&after.stdout).contains(run["id"].as_str().unwrap()));
+}

@@ -5,8 +5,8 @@
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use sluice_connectors::gateway::config::GatewayConfig;
-use sluice_connectors::gateway::mock_llm::{self, Faults, MockLlmConfig, MockLlmStats};
 use sluice_connectors::gateway::{server, Gateway};
+use sluice_mocks::llm::{self, Faults, MockLlmConfig, MockLlmStats};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ async fn listen(router: axum::Router) -> String {
 }
 
 async fn mock(name: &str, faults: Faults) -> String {
-    listen(mock_llm::router(MockLlmConfig {
+    listen(llm::router(MockLlmConfig {
         name: name.into(),
         faults,
         ..MockLlmConfig::default()

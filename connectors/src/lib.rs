@@ -1,29 +1,40 @@
 //! sluice-connectors: everything in Sluice that touches the outside world.
 //!
-//! Each connector has the same shape (configuration → client → trigger and actions) and
-//! implements the trigger and action-handler seams of `sluice-engine`.
+//! Every connector has the same shape ([`connector`]): built for an app from its
+//! [`connector::Wiring`], it registers action handlers, may serve routes on the app's HTTP
+//! server, and starts triggers that the host drains and closes the same way. [`registry`]
+//! lists them; the host loops over that list and names none of them.
 //!
-//! - [`http`]: the app's HTTP server (Request triggers, the management API, webhook
-//!   callbacks, `/health`, `/metrics`) and the actions that call out over HTTP (Http,
-//!   HttpWebhook, Function, InvokeFunction, Workflow).
+//! The connectors:
+//! - [`http`]: Http, HttpWebhook, Function and InvokeFunction actions; also the app's HTTP
+//!   server (Request triggers, the management API, `/health`, `/metrics`) and its accept loop.
+//! - [`workflow`]: the Workflow action (nested child workflows, in-process or on another
+//!   instance).
 //! - [`kafka`]: Kafka / Event Hubs — the batched trigger, the send action, the embedded cluster.
-//! - [`handlers`]: an app's action handlers, wired from its settings and connections.json.
-//! - [`metrics`]: the connectors' metric names and descriptions.
+//! - [`amqp`]: Service Bus workflows on RabbitMQ — queue and topic triggers, settlement, sending.
+//! - [`openai`]: the `openai` service provider through the AI gateway.
+//!
+//! Shared by them:
+//! - [`gateway`]: the AI gateway — token limits, token metrics, backend pools with circuit
+//!   breakers, the semantic cache, the OpenAI-compatible surface.
 //! - [`service_provider`]: ServiceProvider actions routed to their connector.
 //! - [`trigger_params`]: what the message-driven triggers read the same way.
-//!
-//! - [`amqp`]: Service Bus workflows on RabbitMQ — queue and topic triggers, settlement, sending.
-//! - [`gateway`]: the AI gateway — token limits, token metrics, backend pools with circuit
-//!   breakers, the semantic cache, the OpenAI-compatible surface, `sluice mock llm`.
+//! - [`secrets`]: constant-time key checks and what is never shown (credential headers,
+//!   query strings).
+//! - [`metrics`]: the connectors' metric names and descriptions.
 
 pub mod amqp;
+pub mod connector;
 pub mod gateway;
-pub mod handlers;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod openai;
+pub mod registry;
 pub mod secrets;
 pub mod service_provider;
 pub mod trigger_params;
+pub mod workflow;
 
-pub use handlers::AppHandlers;
+pub use connector::{Connector, ConnectorError, Trigger, Wiring};
+pub use registry::Connectors;

@@ -213,13 +213,13 @@ pub fn run(scenario: Scenario, options: Options) -> anyhow::Result<ExitCode> {
 async fn downstream(latency_ms: u64, capacity: Option<u64>) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let config = sluice_connectors::http::mock_function::MockConfig {
+    let config = sluice_mocks::function::MockConfig {
         latency: Duration::from_millis(latency_ms),
         capacity,
         fail_rate: 0.0,
         retry_after_seconds: 1,
     };
-    let router = sluice_connectors::http::mock_function::router(config);
+    let router = sluice_mocks::function::router(config);
     tokio::spawn(async move { axum::serve(listener, router).await });
     Ok(url)
 }
@@ -262,24 +262,26 @@ async fn bench(
     let data = dir.data();
     std::fs::create_dir_all(&data)?;
     let store = crate::runs::open_for(&app, &data)?;
-    let kafka = crate::kafka::Kafka::prepare(&app)?;
-    if let Some(cluster) = &kafka.cluster {
-        cluster
-            .create_topic("status")
-            .map_err(|e| anyhow::anyhow!(e))?;
-    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hosted = Hosted::start(Setup {
         app: &app,
         data_dir: &data,
         store: store.clone(),
-        kafka: &kafka,
         listener,
         mocks: Default::default(),
         metrics: None,
     })
     .await?;
-    let input = match kafka.bootstrap() {
+    let cluster = hosted
+        .connectors
+        .find::<sluice_connectors::kafka::connector::KafkaConnector>()
+        .and_then(|kafka| kafka.embedded());
+    if let Some(cluster) = cluster {
+        cluster
+            .create_topic("status")
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let input = match cluster.map(|c| c.bootstrap_servers()) {
         Some(bootstrap) => Input::Kafka(bootstrap),
         None => Input::Http(format!(
             "{}/api/dispatcher/triggers/manual/invoke",

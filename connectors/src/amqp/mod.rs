@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod client;
 pub mod connection;
+pub mod connector;
 pub mod locks;
 pub mod trigger;
 
@@ -34,12 +35,13 @@ pub fn uri_of(app: &App, name: &str, settings: &Settings) -> Result<String, Stri
     connection::amqp_uri(name, &values, settings)
 }
 
-/// The app's Service Bus connections that resolve, by name.
-pub fn connections(app: &App, settings: &Settings) -> Vec<(String, String)> {
+/// The app's Service Bus connections, resolved, by name; the first that does not resolve is
+/// the error.
+pub fn connections(app: &App, settings: &Settings) -> Result<Vec<(String, String)>, String> {
     app.connections
         .service_provider_connections
         .iter()
         .filter(|(_, c)| c.service_provider.id.eq_ignore_ascii_case(PROVIDER))
-        .filter_map(|(name, _)| Some((name.clone(), uri_of(app, name, settings).ok()?)))
+        .map(|(name, _)| Ok((name.clone(), uri_of(app, name, settings)?)))
         .collect()
 }

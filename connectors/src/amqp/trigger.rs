@@ -130,8 +130,8 @@ impl AmqpTrigger {
                 if let Err(e) = self.consume(&host, &locks).await {
                     // Said once per new error, not at every retry while the broker is away.
                     if e != last_error {
-                        eprintln!(
-                            "sluice: {}: queue '{}' on {}: {e}; reconnecting",
+                        tracing::warn!(
+                            "{}: queue '{}' on {}: {e}; reconnecting",
                             self.workflow,
                             self.queue,
                             redact(&self.uri)
@@ -242,8 +242,8 @@ impl AmqpTrigger {
                 Ok(accepted) => break Some(accepted),
                 Err(Rejected::QueueFull) => tokio::time::sleep(Duration::from_millis(20)).await,
                 Err(other) => {
-                    eprintln!(
-                        "sluice: {}: message refused ({other:?}); dead-lettering",
+                    tracing::warn!(
+                        "{}: message refused ({other:?}); dead-lettering",
                         self.workflow
                     );
                     break None;

@@ -50,7 +50,7 @@ impl Breaker {
                 s.open_until = None;
                 s.calls.clear();
                 s.failures = 0;
-                eprintln!("sluice: gateway: backend '{}' breaker closed", self.backend);
+                tracing::info!("gateway: backend '{}' breaker closed", self.backend);
                 metrics::counter!(names::GATEWAY_BREAKER_TRANSITIONS, "backend" => self.backend.clone(), "state" => "closed").increment(1);
                 None
             }
@@ -96,8 +96,8 @@ impl Breaker {
                 _ => rule.trip_duration,
             };
             s.open_until = Some(now + open);
-            eprintln!(
-                "sluice: gateway: backend '{}' breaker open for {:.1} s after {outcome:?}",
+            tracing::warn!(
+                "gateway: backend '{}' breaker open for {:.1} s after {outcome:?}",
                 self.backend,
                 open.as_secs_f64()
             );

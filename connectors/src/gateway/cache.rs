@@ -155,7 +155,7 @@ impl SemanticCache {
         let embedding = match self.embed(gw, &text).await {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("sluice: gateway: semantic cache of '{}': {e}", self.api);
+                tracing::warn!("gateway: semantic cache of '{}': {e}", self.api);
                 return Lookup::Bypass;
             }
         };

@@ -12,20 +12,16 @@
 //!    stream, [`stream`]), token metrics are counted, and a cache miss is stored.
 //!
 //! [`server`] serves the OpenAI-compatible surface (`sluice gateway`, and the same routes
-//! inside `sluice run`); [`action`] runs the `openai` service provider operations of
-//! workflows in-process, [`function`] the Function actions routed to a gateway API;
-//! [`mock_llm`] is `sluice mock llm`.
+//! inside `sluice run`). Workflows reach the gateway in-process through the `openai`
+//! connector and through Http and Function actions routed to a gateway API.
 
-pub mod action;
 pub mod backend;
 pub mod breaker;
 pub mod cache;
 pub mod config;
 mod dispatch;
-pub mod function;
 pub mod key;
 pub mod limit;
-pub mod mock_llm;
 pub mod pool;
 pub mod request;
 pub mod server;
@@ -230,4 +226,21 @@ impl Gateway {
     pub async fn call(&self, request: GatewayRequest) -> GatewayResponse {
         dispatch::call(self, request).await
     }
+}
+
+/// The app's `gateway.json`, if present. In-process, the semantic cache is kept in memory
+/// (several hosts may share one app folder; `sluice gateway` keeps it on disk).
+pub fn load(
+    app: &sluice_engine::definition::App,
+    settings: &sluice_engine::runtime::Settings,
+) -> Result<Option<Arc<Gateway>>, String> {
+    let path = app.root.join("gateway.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let config = config::GatewayConfig::load(&path)?;
+    let setting = |name: &str| settings(name).or_else(|| std::env::var(name).ok());
+    Gateway::new(config, &setting, None)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

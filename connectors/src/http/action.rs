@@ -7,7 +7,7 @@
 //! Logic Apps' workflow headers go with every call unless `SuppressWorkflowHeaders`:
 //! `x-ms-workflow-name`, `x-ms-workflow-run-id`, `x-ms-workflow-operation-name`.
 
-use super::outbound::{Outbound, Request};
+use super::outbound::{workflow_headers, Outbound, Request};
 use sluice_engine::definition::names::OperationOption;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture};
@@ -32,7 +32,7 @@ impl ActionHandler for HttpAction {
                 if let Some((api, rest)) = gateway.route(&request.uri) {
                     let prefix = &request.uri[..request.uri.len() - rest.len()];
                     let api = api.to_string();
-                    return crate::gateway::function::call(
+                    return super::gateway_route::call(
                         gateway,
                         &api,
                         Some(prefix),
@@ -45,23 +45,6 @@ impl ActionHandler for HttpAction {
             call_with_pattern(&self.outbound, &request, &call).await
         })
     }
-}
-
-/// The headers every outgoing action call carries.
-pub fn workflow_headers<'a>(
-    call: &'a ActionCall<'a>,
-    request: &Request,
-) -> Vec<(&'a str, &'a str)> {
-    let mut headers = Vec::with_capacity(4);
-    if !request.has_header("Idempotency-Key") {
-        headers.push(("Idempotency-Key", call.idempotency_key));
-    }
-    if !call.has_option(OperationOption::SuppressWorkflowHeaders) {
-        headers.push(("x-ms-workflow-name", call.workflow));
-        headers.push(("x-ms-workflow-run-id", call.run_id));
-        headers.push(("x-ms-workflow-operation-name", call.action));
-    }
-    headers
 }
 
 /// Sends `request`; a 202 with a `Location` is polled until it answers otherwise, unless

@@ -11,7 +11,7 @@
 //!
 //! Function calls have Http's retry policy, asynchronous pattern and idempotency key. A
 //! connection named like an API of the app's `gateway.json` goes through that API's pool
-//! instead (see [`crate::gateway::function`]).
+//! instead (see [`super::gateway_route`]).
 
 use super::action::call_with_pattern;
 use super::auth::Authentication;
@@ -161,7 +161,7 @@ impl ActionHandler for FunctionAction {
         Box::pin(async move {
             let request = self.request(&call)?;
             if let Some((gateway, api)) = self.gateway_api(&call) {
-                return crate::gateway::function::call(gateway, &api, None, &request, &call).await;
+                return super::gateway_route::call(gateway, &api, None, &request, &call).await;
             }
             call_with_pattern(&self.outbound, &request, &call).await
         })

@@ -14,10 +14,9 @@
 //! Plus `POST /runtime/webhooks/workflow/callbacks/{key}` (HttpWebhook callbacks), `/health`
 //! and `/metrics`.
 
-use super::server::{error, set_header, trigger_outputs, Server};
-use axum::body::Bytes;
+use super::server::{error, set_header, Server};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -213,36 +212,6 @@ pub(super) async fn cancel(
             Json(json!({"runId": id, "status": "Cancelled", "stopped": false})).into_response()
         }
         Err(message) => error(StatusCode::CONFLICT, "CancelFailed", message),
-    }
-}
-
-pub(super) async fn webhook_callback(
-    State(server): State<Server>,
-    Path(key): Path<String>,
-    Query(queries): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let expected = sluice_engine::runtime::run::webhook_signature(&key);
-    let signed = queries
-        .get("sig")
-        .is_some_and(|sig| crate::secrets::constant_time_eq(sig.as_bytes(), expected.as_bytes()));
-    if !signed {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidCallbackSignature",
-            "this callback URL is not signed for this action; use the URL listCallbackUrl() gave",
-        );
-    }
-    let callback = trigger_outputs(&headers, queries, &body, false);
-    if server.callbacks.deliver(&key, callback) {
-        StatusCode::OK.into_response()
-    } else {
-        error(
-            StatusCode::NOT_FOUND,
-            "CallbackNotFound",
-            "no webhook action is waiting for this callback (it ended or was never subscribed)",
-        )
     }
 }
 

@@ -5,10 +5,11 @@
 use super::auth::{Authentication, Tokens};
 use super::body;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use sluice_engine::definition::names::OperationOption;
 use sluice_engine::expr::functions::to_text;
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
-use sluice_engine::runtime::{ActionFailure, Settings};
+use sluice_engine::runtime::{ActionCall, ActionFailure, Settings};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -313,6 +314,23 @@ impl Response {
             ..ActionFailure::from_status(self.status, message, Some(self.outputs))
         })
     }
+}
+
+/// The headers every outgoing action call carries.
+pub fn workflow_headers<'a>(
+    call: &'a ActionCall<'a>,
+    request: &Request,
+) -> Vec<(&'a str, &'a str)> {
+    let mut headers = Vec::with_capacity(4);
+    if !request.has_header("Idempotency-Key") {
+        headers.push(("Idempotency-Key", call.idempotency_key));
+    }
+    if !call.has_option(OperationOption::SuppressWorkflowHeaders) {
+        headers.push(("x-ms-workflow-name", call.workflow));
+        headers.push(("x-ms-workflow-run-id", call.run_id));
+        headers.push(("x-ms-workflow-operation-name", call.action));
+    }
+    headers
 }
 
 #[cfg(test)]

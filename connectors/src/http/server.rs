@@ -1,5 +1,5 @@
-//! The app's HTTP server: Request triggers here; the management API, webhook callbacks,
-//! `/health` and `/metrics` in [`super::management`].
+//! The app's HTTP server: its shared state ([`Server`]) and the Request triggers; the routes
+//! are put together in [`super::routes`], the management API is in [`super::management`].
 //!
 //! `POST /api/{workflow}/triggers/{trigger}/invoke` is a Request trigger. When the workflow has
 //! an access key (app setting `Workflows.{name}.AccessKey`), the request must carry it as the
@@ -9,14 +9,11 @@
 //! any other answers 202 with the run's `Location`. A full waiting queue answers 429 with
 //! `Retry-After`.
 
-use super::management;
-use super::webhook::Callbacks;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use sluice_engine::definition::TriggerType;
@@ -31,7 +28,7 @@ use std::sync::{Arc, Mutex};
 const RETRY_AFTER_SECONDS: &str = "1";
 /// Finished runs kept in memory for status polling (stateless runs have no stored history).
 const RECENT_RUNS: usize = 10_000;
-const MANAGEMENT: &str = "/runtime/webhooks/workflow/api/management";
+pub(super) const MANAGEMENT: &str = "/runtime/webhooks/workflow/api/management";
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -40,8 +37,6 @@ pub struct Server {
     /// Base URL for callback URLs and `Location` headers, e.g. `http://127.0.0.1:7071`.
     pub base_url: String,
     pub metrics: Option<PrometheusHandle>,
-    /// HttpWebhook actions waiting for their callbacks.
-    pub callbacks: Arc<Callbacks>,
     /// Access keys by lower-case workflow name.
     access_keys: Arc<HashMap<String, String>>,
     /// The key the management API requires (see [`Server::with_management_key`]).
@@ -62,7 +57,6 @@ impl Server {
             host,
             base_url,
             metrics,
-            callbacks: Arc::default(),
             access_keys: Arc::default(),
             management_key: None,
             recent: Arc::default(),
@@ -75,12 +69,6 @@ impl Server {
     /// one the management API answers 401 to everyone.
     pub fn with_management_key(mut self, key: &str) -> Server {
         self.management_key = Some(Arc::from(key));
-        self
-    }
-
-    /// Delivers webhook callbacks to these waiting actions.
-    pub fn with_callbacks(mut self, callbacks: Arc<Callbacks>) -> Server {
-        self.callbacks = callbacks;
         self
     }
 
@@ -160,40 +148,6 @@ impl Server {
 
 use crate::secrets::constant_time_eq;
 
-/// The router of the app's server.
-pub fn router(server: Server) -> Router {
-    let runs = format!("{MANAGEMENT}/workflows/{{workflow}}/runs");
-    let management = Router::new()
-        .route(
-            &format!("{MANAGEMENT}/workflows"),
-            get(management::workflows),
-        )
-        .route(&runs, get(management::list_runs))
-        .route(&format!("{runs}/{{id}}"), get(management::run_status))
-        .route(
-            &format!("{runs}/{{id}}/resubmit"),
-            post(management::resubmit),
-        )
-        .route(&format!("{runs}/{{id}}/cancel"), post(management::cancel))
-        .route_layer(axum::middleware::from_fn_with_state(
-            server.clone(),
-            management::require_key,
-        ));
-    Router::new()
-        .route("/api/{workflow}/triggers/{trigger}/invoke", post(invoke))
-        .merge(management)
-        .route(
-            "/runtime/webhooks/workflow/callbacks/{key}",
-            post(management::webhook_callback),
-        )
-        .route(
-            "/health",
-            get(|| async { Json(json!({"status": "Healthy"})) }),
-        )
-        .route("/metrics", get(management::metrics))
-        .with_state(server)
-}
-
 pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
@@ -241,7 +195,7 @@ pub(super) fn trigger_outputs(
     Value::object(outputs)
 }
 
-async fn invoke(
+pub(super) async fn invoke(
     State(server): State<Server>,
     Path((workflow, trigger)): Path<(String, String)>,
     Query(queries): Query<HashMap<String, String>>,

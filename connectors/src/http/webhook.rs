@@ -7,6 +7,12 @@
 //! unsubscribe call is still made.
 
 use super::outbound::{Outbound, Request};
+use super::server::{error, trigger_outputs};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture};
@@ -72,8 +78,8 @@ impl Drop for Subscription {
                 let headers = [("Idempotency-Key", key.as_str())];
                 match outbound.send(&request, &headers).await.map(|r| r.status) {
                     Ok(status) if status < 400 => {}
-                    Ok(status) => eprintln!("sluice: webhook unsubscribe answered {status}"),
-                    Err(e) => eprintln!("sluice: webhook unsubscribe failed: {}", e.message),
+                    Ok(status) => tracing::warn!("webhook unsubscribe answered {status}"),
+                    Err(e) => tracing::warn!("webhook unsubscribe failed: {}", e.message),
                 }
             });
         }
@@ -105,7 +111,7 @@ impl ActionHandler for HttpWebhookAction {
                 key: call.idempotency_key.to_string(),
                 unsubscribe: None,
             };
-            let headers = super::action::workflow_headers(&call, &subscribe);
+            let headers = super::outbound::workflow_headers(&call, &subscribe);
             self.outbound
                 .send(&subscribe, &headers)
                 .await?
@@ -130,5 +136,45 @@ impl ActionHandler for HttpWebhookAction {
             }
             Ok(Value::object(outputs))
         })
+    }
+}
+
+/// The route the downstreams call back: `POST /runtime/webhooks/workflow/callbacks/{key}?sig=…`.
+pub fn routes(callbacks: Arc<Callbacks>) -> Router {
+    Router::new()
+        .route(
+            "/runtime/webhooks/workflow/callbacks/{key}",
+            axum::routing::post(webhook_callback),
+        )
+        .with_state(callbacks)
+}
+
+async fn webhook_callback(
+    State(callbacks): State<Arc<Callbacks>>,
+    Path(key): Path<String>,
+    Query(queries): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let expected = sluice_engine::runtime::run::webhook_signature(&key);
+    let signed = queries
+        .get("sig")
+        .is_some_and(|sig| crate::secrets::constant_time_eq(sig.as_bytes(), expected.as_bytes()));
+    if !signed {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidCallbackSignature",
+            "this callback URL is not signed for this action; use the URL listCallbackUrl() gave",
+        );
+    }
+    let callback = trigger_outputs(&headers, queries, &body, false);
+    if callbacks.deliver(&key, callback) {
+        StatusCode::OK.into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            "CallbackNotFound",
+            "no webhook action is waiting for this callback (it ended or was never subscribed)",
+        )
     }
 }

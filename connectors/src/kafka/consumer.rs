@@ -28,6 +28,7 @@
 
 use super::offsets::OffsetTracker;
 use super::trigger::KafkaTrigger;
+use crate::connector::ConnectorError;
 use crate::metrics as names;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -39,6 +40,7 @@ use rdkafka::{ClientContext, Statistics};
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::hosting::host::{Host, Rejected};
+use sluice_engine::runtime::BoxFuture;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -134,8 +136,8 @@ impl ConsumerContext for TriggerContext {
         while partitions.iter().any(|p| tracker.in_flight(*p) > 0) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                eprintln!(
-                    "sluice: revoking partitions of {} with runs still in flight",
+                tracing::warn!(
+                    "revoking partitions of {} with runs still in flight",
                     self.shared.topic
                 );
                 break;
@@ -152,7 +154,7 @@ impl ConsumerContext for TriggerContext {
         match consumer.commit_consumer_state(CommitMode::Sync) {
             // Nothing stored since the last commit: nothing to do.
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => eprintln!("sluice: commit on revocation of {}: {e}", self.shared.topic),
+            Err(e) => tracing::warn!("commit on revocation of {}: {e}", self.shared.topic),
         }
     }
 }
@@ -165,32 +167,54 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops taking events, lets the runs in flight finish (at most [`DRAIN_BOUND`]),
-    /// commits, and closes the consumer so it leaves its group at once: the partitions
-    /// move to the other members now rather than after the session timeout.
-    pub async fn close(self) {
-        self.task.abort();
-        let _ = self.task.await;
-        let all = u32::try_from(self.shared.capacity).unwrap_or(u32::MAX);
-        let drained =
-            tokio::time::timeout(DRAIN_BOUND, self.shared.permits.acquire_many(all)).await;
-        if drained.is_err() {
-            eprintln!(
-                "sluice: closing the consumer of {} with runs still in flight",
-                self.shared.topic
-            );
-        }
-        // Events taken but never started (the loop stopped between taking and admitting
-        // them) would hold the revocation for its whole bound: their offsets were not
-        // stored, so they are redelivered; nothing is left to wait for.
-        self.shared.tracker().clear();
-        let consumer = self.consumer;
-        // Closing polls the consumer until the group is left: blocking work.
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = consumer.commit_consumer_state(CommitMode::Sync);
-            drop(consumer);
+    /// Drains, then closes: what [`crate::connector::Trigger`] does on the way out.
+    pub async fn close(mut self) {
+        use crate::connector::Running as _;
+        let _ = self.drain().await;
+        let _ = Box::new(self).close().await;
+    }
+}
+
+impl crate::connector::Running for Running {
+    /// Stops taking events and lets the runs in flight finish (at most [`DRAIN_BOUND`]).
+    fn drain(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            self.task.abort();
+            let _ = (&mut self.task).await;
+            let all = u32::try_from(self.shared.capacity).unwrap_or(u32::MAX);
+            let drained =
+                tokio::time::timeout(DRAIN_BOUND, self.shared.permits.acquire_many(all)).await;
+            if drained.is_err() {
+                tracing::warn!(
+                    topic = %self.shared.topic,
+                    "closing the consumer with runs still in flight"
+                );
+            }
+            // Events taken but never started (the loop stopped between taking and admitting
+            // them) would hold the revocation for its whole bound: their offsets were not
+            // stored, so they are redelivered; nothing is left to wait for.
+            self.shared.tracker().clear();
+            Ok(())
         })
-        .await;
+    }
+
+    /// Commits and closes the consumer so it leaves its group at once: the partitions move
+    /// to the other members now rather than after the session timeout.
+    fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        let consumer = self.consumer;
+        Box::pin(async move {
+            // Closing polls the consumer until the group is left: blocking work.
+            tokio::task::spawn_blocking(move || {
+                let committed = consumer.commit_consumer_state(CommitMode::Sync);
+                drop(consumer);
+                match committed {
+                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+                    Err(e) => Err(ConnectorError::new("kafka", e)),
+                }
+            })
+            .await
+            .map_err(|e| ConnectorError::new("kafka", e))?
+        })
     }
 }
 
@@ -371,7 +395,7 @@ async fn next_batch(
         let message = match message {
             Ok(m) => m,
             Err(e) => {
-                eprintln!("sluice: Kafka consumer of '{}': {e}", trigger.topic);
+                tracing::warn!("Kafka consumer of '{}': {e}", trigger.topic);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -413,8 +437,8 @@ fn count_loss(
         let low = match consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10)) {
             Ok((low, _)) => low,
             Err(e) => {
-                eprintln!(
-                    "sluice: {workflow}: Kafka topic {topic} partition {partition} skipped offsets {from}..{to} and its first offset could not be read ({e}); counting them as lost"
+                tracing::error!(
+                    "{workflow}: Kafka topic {topic} partition {partition} skipped offsets {from}..{to} and its first offset could not be read ({e}); counting them as lost"
                 );
                 to
             }
@@ -429,8 +453,8 @@ fn count_loss(
             "source" => format!("{topic}/{partition}")
         )
         .increment(gone as u64);
-        eprintln!(
-            "sluice: {workflow}: LOST {gone} events of Kafka topic {topic} partition {partition} (offsets {from}..{}): the broker deleted them before they were consumed (retention or truncation); they did not run",
+        tracing::error!(
+            "{workflow}: LOST {gone} events of Kafka topic {topic} partition {partition} (offsets {from}..{}): the broker deleted them before they were consumed (retention or truncation); they did not run",
             from + gone
         );
     });
@@ -499,7 +523,7 @@ async fn submit(
                     Rejected::SplitOn(m) => format!("splitOn failed: {m}"),
                     _ => format!("no workflow '{}'", trigger.workflow),
                 };
-                eprintln!("sluice: {event_id}: {reason}; dead-lettering");
+                tracing::warn!("{event_id}: {reason}; dead-lettering");
                 dead_letter_group(trigger, producer, &group, &reason).await;
                 for (partition, offset) in offsets {
                     finish(consumer, shared, &trigger.topic, partition, offset);

@@ -106,8 +106,8 @@ async fn deliver(
                 return;
             }
             Err((e, _)) => {
-                eprintln!(
-                    "sluice: dead-lettering {}/{}/{} to {topic} failed ({e}); retrying in {} ms, the partition waits",
+                tracing::warn!(
+                    "dead-lettering {}/{}/{} to {topic} failed ({e}); retrying in {} ms, the partition waits",
                     source.topic,
                     source.partition,
                     source.offset,

@@ -1,13 +1,14 @@
 //! Kafka and Event Hubs (through its Kafka endpoint), with rdkafka.
 //!
-//! Same shape as every connector: [`connection`] (connections.json → librdkafka settings) →
-//! [`trigger`] / [`consumer`] (the batched trigger that never loses an event) and [`send`]
+//! Same shape as every connector ([`connector`]): [`connection`] (connections.json →
+//! librdkafka settings) → [`trigger`] (the app's triggers, configured) / [`consumer`] (the batched trigger that never loses an event) and [`send`]
 //! (the send action); [`cluster`] is the embedded cluster `sluice run` starts when a Kafka
 //! connection names no bootstrap servers. [`event`] shapes records as the Event Hubs trigger
 //! does, [`offsets`] stores offsets in order, [`dead_letter`] takes poison events.
 
 pub mod cluster;
 pub mod connection;
+pub mod connector;
 pub mod consumer;
 pub mod dead_letter;
 pub mod event;

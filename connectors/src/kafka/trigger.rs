@@ -12,11 +12,8 @@
 //! a run gets the batch as an array.
 
 use super::connection::KafkaConnection;
-use super::consumer;
 use sluice_engine::definition::{App, TriggerType};
 use sluice_engine::expr::functions::to_text;
-use sluice_engine::runtime::hosting::host::Host;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The service providers this connector serves.
@@ -100,15 +97,6 @@ impl KafkaTrigger {
             });
         }
         Ok(triggers)
-    }
-
-    /// Consumes until the task is aborted; `embedded` is the in-process cluster's bootstrap.
-    pub fn start(
-        self,
-        host: Arc<Host>,
-        embedded: Option<&str>,
-    ) -> Result<consumer::Running, String> {
-        consumer::start(self, host, embedded)
     }
 }
 

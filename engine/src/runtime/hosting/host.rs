@@ -182,10 +182,7 @@ impl Host {
                     }
                     Err(e) => {
                         // Never left Running: it would be retried, and fail, on every start.
-                        eprintln!(
-                            "sluice: cannot resume run {}: {e}; marking it Failed",
-                            header.id
-                        );
+                        tracing::error!("cannot resume run {}: {e}; marking it Failed", header.id);
                         let _ = host.engine.fail_unresumable(&header, &e).await;
                     }
                 }

@@ -14,8 +14,8 @@
 //!   Response: 202 once the run is admitted (fire and forget);
 //! - otherwise ("trigger and wait"): the run's end; a failed child run fails the action.
 
-use super::action::call_with_pattern;
-use super::outbound::{Outbound, Request};
+use crate::http::action::call_with_pattern;
+use crate::http::outbound::{Outbound, Request};
 use sluice_engine::definition::names::OperationOption;
 use sluice_engine::definition::{RunStatus, WorkflowKind};
 use sluice_engine::expr::functions::to_text;
@@ -25,6 +25,40 @@ use sluice_engine::runtime::hosting::host::{Host, Rejected};
 use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Settings};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
+
+/// Builds the Workflow connector: the in-app Workflow action, which starts child runs in this
+/// host once it is attached, or calls a child on another instance over HTTP.
+pub fn build(
+    wiring: &crate::connector::Wiring<'_>,
+) -> Result<Box<dyn crate::connector::Connector>, crate::connector::ConnectorError> {
+    Ok(Box::new(WorkflowConnector(WorkflowAction::new(
+        wiring.outbound.clone(),
+        wiring.settings.clone(),
+    ))))
+}
+
+struct WorkflowConnector(Arc<WorkflowAction>);
+
+impl crate::connector::Connector for WorkflowConnector {
+    fn name(&self) -> &'static str {
+        "workflow"
+    }
+
+    fn actions(&self, actions: &mut crate::connector::Actions) {
+        actions.register(
+            sluice_engine::definition::ActionType::Workflow,
+            self.0.clone(),
+        );
+    }
+
+    fn attach(&self, host: &Arc<Host>) {
+        self.0.attach(host);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 /// How long a parent refused by a full child queue is told to wait: about a second, spread
 /// over ±0.5 s so that refused parents do not all come back in the same instant.

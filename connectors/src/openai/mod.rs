@@ -10,8 +10,8 @@
 //! Outputs follow the connector: chat → `body.content`, `body.role`, `body.finishReason`,
 //! `body.usage`; single embedding → `body.embedding`; array → `body.embeddings`.
 
-use super::config::{BackendConfig, BackendKind, GatewayConfig};
-use super::{Gateway, GatewayRequest, Operation, ResponseBody};
+use crate::gateway::config::{BackendConfig, BackendKind, GatewayConfig};
+use crate::gateway::{Gateway, GatewayRequest, Operation, ResponseBody};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{json, Value as Json};
@@ -22,6 +22,42 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const PROVIDER: &str = "/serviceProviders/openai";
+
+/// Builds the `openai` connector: its actions, and the AI gateway's OpenAI-compatible routes
+/// (`/v1/…`) on the app's server when the app has a `gateway.json`.
+pub fn build(
+    wiring: &crate::connector::Wiring<'_>,
+) -> Result<Box<dyn crate::connector::Connector>, crate::connector::ConnectorError> {
+    Ok(Box::new(OpenAiConnector {
+        actions: Arc::new(OpenAiActions::new(wiring.app, wiring.gateway.as_ref())),
+        gateway: wiring.gateway.clone(),
+    }))
+}
+
+struct OpenAiConnector {
+    actions: Arc<OpenAiActions>,
+    gateway: Option<Arc<Gateway>>,
+}
+
+impl crate::connector::Connector for OpenAiConnector {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn actions(&self, actions: &mut crate::connector::Actions) {
+        actions.register_provider(PROVIDER, self.actions.clone());
+    }
+
+    fn routes(&self) -> Option<axum::Router> {
+        let gateway = self.gateway.as_ref()?;
+        tracing::info!("the AI gateway of gateway.json serves /v1 on the app's server");
+        Some(crate::gateway::server::router(gateway.clone()))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 /// Runs `openai` service provider actions; connections by lower-case name.
 pub struct OpenAiActions {
@@ -150,7 +186,7 @@ impl ActionHandler for OpenAiActions {
                         json!({"statusCode": status, "body": answer}),
                     )),
                 );
-                failure.retry_after = super::backend::retry_after(&response.headers);
+                failure.retry_after = crate::gateway::backend::retry_after(&response.headers);
                 return Err(failure);
             }
             let body = match operation {

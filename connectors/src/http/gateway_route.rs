@@ -12,10 +12,9 @@
 //! backend's URL. Credentials are the backend's (`apiKeySetting` as `x-functions-key`);
 //! a `QueryString` key of the connection stays in the query.
 
-use super::{Gateway, GatewayRequest, Operation, ResponseBody};
-use crate::http::action::workflow_headers;
-use crate::http::body;
-use crate::http::outbound::Request;
+use super::body;
+use super::outbound::{workflow_headers, Request};
+use crate::gateway::{Gateway, GatewayRequest, Operation, ResponseBody};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use sluice_engine::expr::value::Map;
@@ -110,7 +109,7 @@ pub async fn call(
     if response.status.is_success() {
         return Ok(outputs);
     }
-    let retry_after = super::backend::retry_after(&response.headers);
+    let retry_after = crate::gateway::backend::retry_after(&response.headers);
     Err(ActionFailure {
         retry_after,
         ..ActionFailure::from_status(

@@ -13,7 +13,6 @@
 //! - `GET /_stats`: `requests`, `prompt_tokens`, `completion_tokens`, `rejected` (429s),
 //!   `failed` (other errors), `max_concurrent`. Every answer carries `x-mock-name`.
 
-use super::tokens;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -22,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sluice_connectors::gateway::tokens;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -354,7 +354,7 @@ fn fnv(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::cache::cosine;
+    use sluice_connectors::gateway::cache::cosine;
 
     #[test]
     fn paraphrases_land_close_and_other_questions_far() {
