@@ -28,7 +28,7 @@ pub fn run(
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = prometheus.handle();
     metrics::set_global_recorder(prometheus).map_err(|e| anyhow::anyhow!("{e}"))?;
-    sluice_connectors::metrics::describe();
+    sluice_connectors::metric_definitions::describe();
     let setting = |name: &str| std::env::var(name).ok();
     let gateway = match Gateway::new(config, &setting, data.as_deref()) {
         Ok(g) => g,

@@ -32,6 +32,7 @@ pub fn run(
     let recorder = StatsRecorder::new(prometheus);
     let stats = recorder.stats.clone();
     metrics::set_global_recorder(recorder).map_err(|e| anyhow::anyhow!("{e}"))?;
+    sluice_connectors::metric_definitions::describe();
     let app = match App::load(app_dir) {
         Ok(app) => app,
         Err(e) => {

@@ -180,6 +180,13 @@ fn metrics_are_valid_prometheus_text() {
         body.contains("# TYPE sluice_job_execution_delay_seconds summary"),
         "{body}"
     );
+    for line in body.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split(' ').nth(2).unwrap();
+        assert!(
+            body.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP line:\n{body}"
+        );
+    }
 }
 
 #[test]

@@ -21,14 +21,14 @@
 //! - [`trigger_params`]: what the message-driven triggers read the same way.
 //! - [`secrets`]: constant-time key checks and what is never shown (credential headers,
 //!   query strings).
-//! - [`metrics`]: the connectors' metric names and descriptions.
+//! - [`metric_definitions`]: every connector metric's name and description.
 
 pub mod amqp;
 pub mod connector;
 pub mod gateway;
 pub mod http;
 pub mod kafka;
-pub mod metrics;
+pub mod metric_definitions;
 pub mod openai;
 pub mod registry;
 pub mod secrets;

@@ -165,6 +165,7 @@ pub fn run(scenario: Scenario, options: Options) -> anyhow::Result<ExitCode> {
     let recorder = StatsRecorder::new(metrics::NoopRecorder);
     let stats = recorder.stats.clone();
     metrics::set_global_recorder(recorder).map_err(|e| anyhow::anyhow!("{e}"))?;
+    sluice_connectors::metric_definitions::describe();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -8,7 +8,7 @@
 
 use super::client::{Publisher, DEAD_LETTER_SUFFIX};
 use super::locks::Locks;
-use crate::metrics as names;
+use crate::metric_definitions as metric;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Confirmation};
@@ -61,7 +61,7 @@ impl ServiceBusActions {
             held.acker
                 .ack(BasicAckOptions::default())
                 .await
-                .map(|_| names::AMQP_ACKED)
+                .map(|_| metric::AMQP_ACKED)
         } else if operation.starts_with("abandon") {
             held.acker
                 .nack(BasicNackOptions {
@@ -69,7 +69,7 @@ impl ServiceBusActions {
                     ..Default::default()
                 })
                 .await
-                .map(|_| names::AMQP_NACKED)
+                .map(|_| metric::AMQP_NACKED)
         } else {
             let reason = parameters
                 .get("deadLetterReason")
@@ -96,12 +96,12 @@ impl ServiceBusActions {
                 .ok_or_else(|| failure("no Service Bus connection".into()))?;
             let dead = format!("{}{DEAD_LETTER_SUFFIX}", held.queue);
             publish(publisher, "", &dead, &held.payload, properties, true).await?;
-            metrics::counter!(names::AMQP_DEAD_LETTERED, "queue" => held.queue.clone())
+            metrics::counter!(metric::AMQP_DEAD_LETTERED, "queue" => held.queue.clone())
                 .increment(1);
             held.acker
                 .ack(BasicAckOptions::default())
                 .await
-                .map(|_| names::AMQP_ACKED)
+                .map(|_| metric::AMQP_ACKED)
         };
         let counter = done.map_err(|e| failure(format!("settling the message: {e}")))?;
         metrics::counter!(counter, "queue" => held.queue).increment(1);
@@ -182,7 +182,7 @@ async fn publish(
         .map_err(|e| failure(format!("publishing to '{key}{exchange}': {e}")))?;
     match confirm {
         Confirmation::Ack(Some(returned)) => {
-            metrics::counter!(names::AMQP_RETURNED).increment(1);
+            metrics::counter!(metric::AMQP_RETURNED).increment(1);
             Err(ActionFailure::permanent(
                 "MessagingEntityNotFound",
                 format!(

@@ -16,7 +16,7 @@
 
 use super::client::{connect, declare, redact};
 use super::locks::{Held, Locks};
-use crate::metrics as names;
+use crate::metric_definitions as metric;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -139,7 +139,7 @@ impl AmqpTrigger {
                         last_error = e;
                     }
                 }
-                metrics::counter!(names::AMQP_RECONNECTS, "queue" => self.queue.clone())
+                metrics::counter!(metric::AMQP_RECONNECTS, "queue" => self.queue.clone())
                     .increment(1);
                 if started.elapsed() > Duration::from_secs(10) {
                     backoff = Duration::from_millis(100);
@@ -205,9 +205,9 @@ impl AmqpTrigger {
     ) {
         let mut events = Vec::with_capacity(batch.len());
         for delivery in &batch {
-            metrics::counter!(names::AMQP_CONSUMED, "queue" => self.queue.clone()).increment(1);
+            metrics::counter!(metric::AMQP_CONSUMED, "queue" => self.queue.clone()).increment(1);
             if delivery.redelivered {
-                metrics::counter!(names::AMQP_REDELIVERED, "queue" => self.queue.clone())
+                metrics::counter!(metric::AMQP_REDELIVERED, "queue" => self.queue.clone())
                     .increment(1);
             }
             let event = event(delivery, &self.queue);
@@ -260,7 +260,8 @@ impl AmqpTrigger {
                 }
                 for acker in ackers {
                     if acker.ack(BasicAckOptions::default()).await.is_ok() {
-                        metrics::counter!(names::AMQP_ACKED, "queue" => queue.clone()).increment(1);
+                        metrics::counter!(metric::AMQP_ACKED, "queue" => queue.clone())
+                            .increment(1);
                     }
                 }
             } else {
@@ -270,7 +271,7 @@ impl AmqpTrigger {
                         ..Default::default()
                     };
                     if acker.nack(refuse).await.is_ok() {
-                        metrics::counter!(names::AMQP_NACKED, "queue" => queue.clone())
+                        metrics::counter!(metric::AMQP_NACKED, "queue" => queue.clone())
                             .increment(1);
                     }
                 }
@@ -293,7 +294,7 @@ pub fn expire_locks(locks: Arc<Locks>) -> tokio::task::JoinHandle<()> {
                         ..Default::default()
                     })
                     .await;
-                metrics::counter!(names::AMQP_NACKED, "queue" => held.queue).increment(1);
+                metrics::counter!(metric::AMQP_NACKED, "queue" => held.queue).increment(1);
             }
         }
     })

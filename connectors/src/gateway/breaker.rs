@@ -4,7 +4,7 @@
 //! traffic resumes. Every change is logged and counted.
 
 use super::config::BreakerConfig;
-use crate::metrics as names;
+use crate::metric_definitions as metric;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ impl Breaker {
                 s.calls.clear();
                 s.failures = 0;
                 tracing::info!("gateway: backend '{}' breaker closed", self.backend);
-                metrics::counter!(names::GATEWAY_BREAKER_TRANSITIONS, "backend" => self.backend.clone(), "state" => "closed").increment(1);
+                metrics::counter!(metric::GATEWAY_BREAKER_TRANSITIONS, "backend" => self.backend.clone(), "state" => "closed").increment(1);
                 None
             }
             None => None,
@@ -101,7 +101,7 @@ impl Breaker {
                 self.backend,
                 open.as_secs_f64()
             );
-            metrics::counter!(names::GATEWAY_BREAKER_TRANSITIONS, "backend" => self.backend.clone(), "state" => "open").increment(1);
+            metrics::counter!(metric::GATEWAY_BREAKER_TRANSITIONS, "backend" => self.backend.clone(), "state" => "open").increment(1);
         }
     }
 }

@@ -7,7 +7,7 @@ use super::key::KeyContext;
 use super::limit::{Refusal, Remaining, Reservation};
 use super::stream::{metered, Settle};
 use super::{tokens, Api, Gateway, GatewayRequest, GatewayResponse, Operation, ResponseBody};
-use crate::metrics as names;
+use crate::metric_definitions as metric;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
@@ -106,7 +106,7 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
     {
         match cache.lookup(gw, &facts, b, streaming).await {
             Lookup::Hit { body, distance } => {
-                metrics::counter!(names::GATEWAY_CACHE, "api" => api.name.clone(), "result" => "hit").increment(1);
+                metrics::counter!(metric::GATEWAY_CACHE, "api" => api.name.clone(), "result" => "hit").increment(1);
                 let mut r = json_response(StatusCode::OK, body);
                 set(&mut r.headers, "x-sluice-cache", "hit");
                 set(
@@ -118,7 +118,7 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             }
             Lookup::Bypass => {}
             miss @ Lookup::Miss { .. } => {
-                metrics::counter!(names::GATEWAY_CACHE, "api" => api.name.clone(), "result" => "miss").increment(1);
+                metrics::counter!(metric::GATEWAY_CACHE, "api" => api.name.clone(), "result" => "miss").increment(1);
                 lookup = Some(miss);
             }
         }
@@ -165,10 +165,10 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             return r;
         }
     };
-    metrics::histogram!(names::GATEWAY_BACKEND_DURATION, "backend" => backend.id.clone())
+    metrics::histogram!(metric::GATEWAY_BACKEND_DURATION, "backend" => backend.id.clone())
         .record(started.elapsed().as_secs_f64());
     let status = response.status();
-    metrics::counter!(names::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => status.as_u16().to_string()).increment(1);
+    metrics::counter!(metric::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => status.as_u16().to_string()).increment(1);
     let mut headers = pass_headers(response.headers());
     set(&mut headers, "x-sluice-backend", &backend.id);
     if lookup.is_some() {
@@ -293,7 +293,7 @@ fn refused(
             ),
         ),
     };
-    metrics::counter!(names::GATEWAY_LIMITED, "api" => api.name.clone(), "status" => status.as_u16().to_string()).increment(1);
+    metrics::counter!(metric::GATEWAY_LIMITED, "api" => api.name.clone(), "status" => status.as_u16().to_string()).increment(1);
     let mut r = GatewayResponse::error(status, code, message);
     set(
         &mut r.headers,
@@ -363,7 +363,7 @@ async fn forward<'g>(
                 if status != 429 && status != 503 {
                     return Ok((backend, response));
                 }
-                metrics::counter!(names::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => status.to_string()).increment(1);
+                metrics::counter!(metric::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => status.to_string()).increment(1);
                 let mut headers = pass_headers(response.headers());
                 set(&mut headers, "x-sluice-backend", &backend.id);
                 let bytes = response.bytes().await.unwrap_or_default();
@@ -375,7 +375,7 @@ async fn forward<'g>(
             }
             Err(e) => {
                 backend.record_error(&e);
-                metrics::counter!(names::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => "error").increment(1);
+                metrics::counter!(metric::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => "error").increment(1);
                 last = Some(GatewayResponse::error(
                     StatusCode::BAD_GATEWAY,
                     "backend_unreachable",

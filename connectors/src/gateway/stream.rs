@@ -10,7 +10,7 @@ use super::backend::Usage;
 use super::dispatch::Facts;
 use super::limit::{Remaining, Reservation};
 use super::Api;
-use crate::metrics as names;
+use crate::metric_definitions as metric;
 use axum::body::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 use serde_json::Value;
@@ -45,12 +45,12 @@ impl Settle {
             .into_iter()
             .map(|(k, v)| metrics::Label::new(k, v))
             .collect();
-        metrics::counter!(names::GATEWAY_PROMPT_TOKENS, labels.clone()).increment(counted.prompt);
-        metrics::counter!(names::GATEWAY_COMPLETION_TOKENS, labels.clone())
+        metrics::counter!(metric::GATEWAY_PROMPT_TOKENS, labels.clone()).increment(counted.prompt);
+        metrics::counter!(metric::GATEWAY_COMPLETION_TOKENS, labels.clone())
             .increment(counted.completion);
-        metrics::counter!(names::GATEWAY_TOTAL_TOKENS, labels.clone()).increment(counted.total);
+        metrics::counter!(metric::GATEWAY_TOTAL_TOKENS, labels.clone()).increment(counted.total);
         if counted.cached > 0 {
-            metrics::counter!(names::GATEWAY_CACHED_TOKENS, labels).increment(counted.cached);
+            metrics::counter!(metric::GATEWAY_CACHED_TOKENS, labels).increment(counted.cached);
         }
         let (Some((limiter, _, _)), Some(r)) = (&self.api.limit, self.reservation) else {
             return None;

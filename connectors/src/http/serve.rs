@@ -88,7 +88,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) 
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors and the like: wait rather than spin.
-                metrics::counter!(crate::metrics::HTTP_ACCEPT_ERRORS).increment(1);
+                metrics::counter!(crate::metric_definitions::HTTP_ACCEPT_ERRORS).increment(1);
                 let _ = e;
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;

@@ -29,7 +29,7 @@
 use super::offsets::OffsetTracker;
 use super::trigger::KafkaTrigger;
 use crate::connector::ConnectorError;
-use crate::metrics as names;
+use crate::metric_definitions as metric;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -94,7 +94,7 @@ impl ClientContext for TriggerContext {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
-                    metrics::gauge!(names::KAFKA_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                    metrics::gauge!(metric::KAFKA_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
                         .set(p.consumer_lag as f64);
                 }
             }
@@ -302,7 +302,7 @@ async fn consume(
         if batch.is_empty() {
             continue;
         }
-        metrics::histogram!(names::KAFKA_BATCH_SIZE).record(batch.len() as f64);
+        metrics::histogram!(metric::KAFKA_BATCH_SIZE).record(batch.len() as f64);
         let groups: Vec<Vec<Taken>> = if trigger.split {
             batch.into_iter().map(|t| vec![t]).collect()
         } else {
@@ -335,7 +335,7 @@ async fn room(
     {
         let mut paused = shared.paused.lock().unwrap_or_else(|p| p.into_inner());
         if !*paused {
-            pause(consumer, true);
+            pause(consumer);
             *paused = true;
         }
     }
@@ -349,19 +349,22 @@ fn maybe_resume(consumer: &StreamConsumer<TriggerContext>, shared: &Shared) {
     }
     let mut paused = shared.paused.lock().unwrap_or_else(|p| p.into_inner());
     if *paused {
-        pause(consumer, false);
+        resume(consumer);
         *paused = false;
     }
 }
 
-fn pause(consumer: &StreamConsumer<TriggerContext>, stop: bool) {
-    let Ok(assignment) = consumer.assignment() else {
-        return;
-    };
-    if stop {
-        metrics::counter!(names::KAFKA_PAUSES).increment(1);
+/// Stops fetching from every assigned partition (backpressure).
+fn pause(consumer: &StreamConsumer<TriggerContext>) {
+    if let Ok(assignment) = consumer.assignment() {
+        metrics::counter!(metric::KAFKA_PAUSES).increment(1);
         let _ = consumer.pause(&assignment);
-    } else {
+    }
+}
+
+/// Fetches again from every assigned partition.
+fn resume(consumer: &StreamConsumer<TriggerContext>) {
+    if let Ok(assignment) = consumer.assignment() {
         let _ = consumer.resume(&assignment);
     }
 }
@@ -400,7 +403,7 @@ async fn next_batch(
                 continue;
             }
         };
-        metrics::counter!(names::KAFKA_CONSUMED, "topic" => trigger.topic.clone(), "partition" => message.partition().to_string())
+        metrics::counter!(metric::KAFKA_CONSUMED, "topic" => trigger.topic.clone(), "partition" => message.partition().to_string())
             .increment(1);
         let (partition, offset) = (message.partition(), message.offset());
         if let Some(from) = shared.arrived(partition, offset) {

@@ -101,7 +101,7 @@ async fn deliver(
         }
         match producer.send(record, Duration::from_secs(30)).await {
             Ok(_) => {
-                metrics::counter!(crate::metrics::KAFKA_DEAD_LETTERED, "topic" => source.topic.to_string())
+                metrics::counter!(crate::metric_definitions::KAFKA_DEAD_LETTERED, "topic" => source.topic.to_string())
                     .increment(1);
                 return;
             }

@@ -103,7 +103,8 @@ async fn send_one(
     }
     let started = Instant::now();
     let delivered = producer.send(record, DELIVERY_TIMEOUT).await;
-    metrics::histogram!(crate::metrics::KAFKA_SEND).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(crate::metric_definitions::KAFKA_SEND)
+        .record(started.elapsed().as_secs_f64());
     match delivered {
         Ok(delivery) => {
             let mut out = Map::default();

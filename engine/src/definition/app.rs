@@ -59,17 +59,6 @@ pub struct WorkflowExtension {
     pub settings: IndexMap<String, Value>,
 }
 
-impl HostConfig {
-    /// A runtime setting from `extensions.workflow.settings`, as text.
-    pub fn workflow_setting(&self, key: &str) -> Option<String> {
-        let value = self.extensions.workflow.as_ref()?.settings.get(key)?;
-        Some(match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    }
-}
-
 /// `connections.json`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

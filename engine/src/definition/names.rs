@@ -115,18 +115,6 @@ vocabulary! {
 }
 
 impl ActionType {
-    /// Types that hold other actions.
-    pub fn is_container(self) -> bool {
-        matches!(
-            self,
-            ActionType::Scope
-                | ActionType::If
-                | ActionType::Switch
-                | ActionType::Foreach
-                | ActionType::Until
-        )
-    }
-
     /// Loop types, inside which Response and Terminate are not allowed.
     pub fn is_loop(self) -> bool {
         matches!(self, ActionType::Foreach | ActionType::Until)

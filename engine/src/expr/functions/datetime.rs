@@ -16,8 +16,8 @@ pub(super) const FUNCTIONS: &[Function] = &[
     f!("addSeconds", 2, 3, add_seconds),
     f!("addToTime", 3, 4, add_to_time),
     f!("subtractFromTime", 3, 4, subtract_from_time),
-    f!("getFutureTime", 2, 3, get_future_time),
-    f!("getPastTime", 2, 3, get_past_time),
+    f!("getFutureTime", 2, 3, nondeterministic get_future_time),
+    f!("getPastTime", 2, 3, nondeterministic get_past_time),
     f!("convertFromUtc", 2, 3, convert_from_utc),
     f!("convertToUtc", 2, 3, convert_to_utc),
     f!("convertTimeZone", 3, 4, convert_time_zone),
@@ -30,7 +30,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
     f!("startOfHour", 1, 2, start_of_hour),
     f!("startOfMonth", 1, 2, start_of_month),
     f!("ticks", 1, 1, ticks),
-    f!("utcNow", 0, 1, utc_now),
+    f!("utcNow", 0, 1, nondeterministic utc_now),
     f!("dateDifference", 2, 2, date_difference),
 ];
 

@@ -15,7 +15,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
     f!("mod", 2, 2, mod_),
     f!("min", 1, MANY, min),
     f!("max", 1, MANY, max),
-    f!("rand", 2, 2, rand),
+    f!("rand", 2, 2, nondeterministic rand),
     f!("range", 2, 2, range),
     f!("pow", 2, 2, pow),
 ];

@@ -37,6 +37,10 @@ pub struct Function {
     /// `usize::MAX` for variadic functions.
     pub max_args: usize,
     pub imp: Imp,
+    /// Its result can differ between two calls with the same arguments (`utcNow`, `guid`,
+    /// `rand` …): a run journals the inline actions that call it, so that replay after a
+    /// crash sees the same value.
+    pub nondeterministic: bool,
 }
 
 /// How a function is implemented.
@@ -81,6 +85,16 @@ macro_rules! f {
             min_args: $min,
             max_args: $max,
             imp: $crate::expr::functions::Imp::Lazy($imp),
+            nondeterministic: false,
+        }
+    };
+    ($name:literal, $min:expr, $max:expr, nondeterministic $imp:expr) => {
+        $crate::expr::functions::Function {
+            name: $name,
+            min_args: $min,
+            max_args: $max,
+            imp: $crate::expr::functions::Imp::Eager($imp),
+            nondeterministic: true,
         }
     };
     ($name:literal, $min:expr, $max:expr, $imp:expr) => {
@@ -89,6 +103,7 @@ macro_rules! f {
             min_args: $min,
             max_args: $max,
             imp: $crate::expr::functions::Imp::Eager($imp),
+            nondeterministic: false,
         }
     };
 }

@@ -9,7 +9,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
     f!("endsWith", 2, 2, ends_with),
     f!("startsWith", 2, 2, starts_with),
     f!("formatNumber", 2, 3, number_format::format_number),
-    f!("guid", 0, 1, guid),
+    f!("guid", 0, 1, nondeterministic guid),
     f!("indexOf", 2, 2, index_of),
     f!("lastIndexOf", 2, 2, last_index_of),
     f!("nthIndexOf", 3, 3, nth_index_of),

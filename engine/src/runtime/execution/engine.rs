@@ -259,8 +259,10 @@ impl Engine {
     }
 
     /// Runs `plan` for a trigger event with an id: a stateful run is recorded with the id, and
-    /// an id the store already knows does not start a second run.
-    pub async fn run_event(
+    /// an id the store already knows does not start a second run. (Triggers go through
+    /// `Host::accept`; the engine's own tests use this.)
+    #[cfg(test)]
+    pub(crate) async fn run_event(
         &self,
         plan: Arc<Plan>,
         trigger_outputs: Value,

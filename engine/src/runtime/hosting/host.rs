@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 const UNLIMITED: usize = 1 << 24;
 
 /// One hosted workflow.
-pub struct Hosted {
+pub struct HostedWorkflow {
     pub plan: Arc<Plan>,
     pub admission: Arc<Admission>,
     pub trigger_type: Option<TriggerType>,
@@ -30,7 +30,7 @@ pub struct Hosted {
 /// An app's workflows, ready to take events.
 pub struct Host {
     pub engine: Engine,
-    pub workflows: HashMap<String, Hosted>,
+    pub workflows: HashMap<String, HostedWorkflow>,
     mocks: Arc<Mocks>,
     parameters: HashMap<String, Value>,
 }
@@ -84,7 +84,7 @@ impl Host {
                 .unwrap_or(runs.saturating_add(10));
             workflows.insert(
                 name.clone(),
-                Hosted {
+                HostedWorkflow {
                     admission: Arc::new(Admission::new(runs, waiting, cap.clone())),
                     trigger_type: trigger.map(|t| t.trigger_type),
                     recurrence: trigger.and_then(|t| t.recurrence.clone()),
@@ -226,7 +226,7 @@ impl Host {
         workflow: &str,
         event: Value,
         nested: bool,
-    ) -> Result<(&Hosted, Vec<Admitted>), Rejected> {
+    ) -> Result<(&HostedWorkflow, Vec<Admitted>), Rejected> {
         let hosted = self.workflows.get(workflow).ok_or(Rejected::Unknown)?;
         let outputs = self
             .engine

@@ -205,9 +205,6 @@ impl RetryPolicy {
     }
 }
 
-/// Functions whose result differs from call to call.
-const NONDETERMINISTIC: &[&str] = &["utcNow", "guid", "rand", "getFutureTime", "getPastTime"];
-
 /// Defaults of Logic Apps.
 const FOREACH_DEFAULT_REPETITIONS: usize = 20;
 const UNTIL_DEFAULT_COUNT: i64 = 60;
@@ -614,7 +611,10 @@ fn step(action: &Action, run_after: Vec<(usize, Vec<RunStatus>)>) -> Result<Step
         template(&action.inputs)?
     };
     let mut nondeterministic = false;
-    inputs.visit_calls(&mut |function, _| nondeterministic |= NONDETERMINISTIC.contains(&function));
+    inputs.visit_calls(&mut |function, _| {
+        nondeterministic |=
+            crate::expr::functions::lookup(function).is_some_and(|f| f.nondeterministic)
+    });
     if let StepKind::JavaScript(script) = &kind {
         // A script reading the clock or random numbers is journaled like utcNow() and rand().
         nondeterministic |= ["Date", "random", "crypto"]

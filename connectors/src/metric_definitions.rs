@@ -27,11 +27,38 @@ pub const GATEWAY_BREAKER_TRANSITIONS: &str = "sluice_gateway_breaker_transition
 pub const HTTP_ACCEPT_ERRORS: &str = "sluice_http_accept_errors_total";
 pub const AMQP_RETURNED: &str = "sluice_amqp_messages_returned_total";
 
-/// Registers the descriptions with the installed recorder.
+/// Registers the description of every metric Sluice reports, the engine's and the
+/// connectors', with the installed recorder: every command that serves `/metrics` calls it
+/// once the recorder is installed, so each metric has its HELP line.
 pub fn describe() {
+    sluice_engine::runtime::metrics::describe();
     describe_counter!(
         HTTP_ACCEPT_ERRORS,
         "Connections the HTTP server failed to accept (for example, out of file descriptors)."
+    );
+    describe_counter!(
+        AMQP_CONSUMED,
+        "Service Bus messages consumed from RabbitMQ, by queue."
+    );
+    describe_counter!(
+        AMQP_ACKED,
+        "Messages completed (acknowledged) after their run, by queue."
+    );
+    describe_counter!(
+        AMQP_NACKED,
+        "Messages abandoned back to their queue (nacked with requeue), by queue."
+    );
+    describe_counter!(
+        AMQP_DEAD_LETTERED,
+        "Messages dead-lettered (poison, or past maxDeliveryCount), by queue."
+    );
+    describe_counter!(
+        AMQP_REDELIVERED,
+        "Messages the broker delivered again (after an abandon, a lock expiry or a reconnect), by queue."
+    );
+    describe_counter!(
+        AMQP_RECONNECTS,
+        "Times a Service Bus trigger reconnected to RabbitMQ, by queue."
     );
     describe_counter!(
         AMQP_RETURNED,
@@ -99,4 +126,69 @@ pub fn describe() {
         GATEWAY_BREAKER_TRANSITIONS,
         "Circuit breaker state changes by backend and new state (open, closed)."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString};
+    use std::sync::Mutex;
+
+    /// Remembers which metrics were described.
+    #[derive(Default)]
+    struct Described(Mutex<Vec<String>>);
+
+    impl Described {
+        fn add(&self, key: KeyName) {
+            self.0.lock().unwrap().push(key.as_str().to_string());
+        }
+    }
+
+    impl Recorder for Described {
+        fn describe_counter(&self, key: KeyName, _: Option<metrics::Unit>, _: SharedString) {
+            self.add(key)
+        }
+        fn describe_gauge(&self, key: KeyName, _: Option<metrics::Unit>, _: SharedString) {
+            self.add(key)
+        }
+        fn describe_histogram(&self, key: KeyName, _: Option<metrics::Unit>, _: SharedString) {
+            self.add(key)
+        }
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    /// The metric names a source file declares as `pub const NAME: &str = "sluice_…";`.
+    fn declared(source: &str) -> Vec<&str> {
+        source
+            .lines()
+            .filter(|l| l.starts_with("pub const ") && l.contains(": &str = \"sluice_"))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect()
+    }
+
+    #[test]
+    fn every_metric_has_a_description() {
+        let recorder = Described::default();
+        metrics::with_local_recorder(&recorder, super::describe);
+        let described = recorder.0.into_inner().unwrap();
+        let engine = include_str!("../../engine/src/runtime/observation/metrics.rs");
+        let names: Vec<&str> = declared(include_str!("metric_definitions.rs"))
+            .into_iter()
+            .chain(declared(engine))
+            .collect();
+        assert!(names.len() > 30, "{names:?}");
+        for name in names {
+            assert!(
+                described.iter().any(|d| d == name),
+                "{name} has no description"
+            );
+        }
+    }
 }
