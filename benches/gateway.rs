@@ -11,8 +11,8 @@
 //! overhead (gateway − direct) at p50 and p99.
 
 use serde_json::json;
-use sluice_connectors::gateway::config::GatewayConfig;
-use sluice_connectors::gateway::{server, Gateway};
+use sluice_gateway::config::GatewayConfig;
+use sluice_gateway::{server, Gateway};
 use sluice_mocks::llm::{self, MockLlmConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 //! `/metrics`.
 
 use axum::routing::get;
-use sluice_connectors::gateway::config::GatewayConfig;
-use sluice_connectors::gateway::{server, Gateway};
+use sluice_gateway::config::GatewayConfig;
+use sluice_gateway::{server, Gateway};
 use std::path::Path;
 use std::process::ExitCode;
 

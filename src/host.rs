@@ -63,9 +63,8 @@ impl Hosted {
             .with_access_keys(|name| settings(name))
             .with_management_key(&key);
         let router = sluice_connectors::http::router(server).merge(connectors.routes());
-        let limits =
-            sluice_connectors::http::serve::ServerLimits::from_settings(|name| settings(name));
-        let mut tasks = vec![tokio::spawn(sluice_connectors::http::serve::serve(
+        let limits = sluice_http::serve::ServerLimits::from_settings(|name| settings(name));
+        let mut tasks = vec![tokio::spawn(sluice_http::serve::serve(
             listener, router, limits,
         ))];
         tracing::info!("listening on {base_url} (/health, /metrics, /runtime/webhooks/workflow/api/management/workflows)");

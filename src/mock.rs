@@ -54,11 +54,10 @@ pub fn serve(
             "sluice: {what} listening on http://{}{path} {hint}",
             listener.local_addr()?
         );
-        let limits = sluice_connectors::http::serve::ServerLimits::from_settings(|name| {
-            std::env::var(name).ok()
-        });
+        let limits =
+            sluice_http::serve::ServerLimits::from_settings(|name| std::env::var(name).ok());
         tokio::select! {
-            _ = sluice_connectors::http::serve::serve(listener, router(), limits) => {}
+            _ = sluice_http::serve::serve(listener, router(), limits) => {}
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(ExitCode::SUCCESS)

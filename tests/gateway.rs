@@ -4,8 +4,8 @@
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
-use sluice_connectors::gateway::config::GatewayConfig;
-use sluice_connectors::gateway::{server, Gateway};
+use sluice_gateway::config::GatewayConfig;
+use sluice_gateway::{server, Gateway};
 use sluice_mocks::llm::{self, Faults, MockLlmConfig, MockLlmStats};
 use std::net::SocketAddr;
 use std::time::Duration;

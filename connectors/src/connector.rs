@@ -28,7 +28,7 @@ pub struct Wiring<'a> {
     pub outbound: Outbound,
     /// The app's AI gateway (`gateway.json`), if it has one: Http, Function and `openai`
     /// actions route through it in-process.
-    pub gateway: Option<Arc<crate::gateway::Gateway>>,
+    pub gateway: Option<Arc<sluice_gateway::Gateway>>,
     /// Whether triggers will be started: stand-ins a trigger needs (the embedded Kafka
     /// cluster) are started only then.
     pub hosting: bool,
@@ -39,7 +39,7 @@ impl<'a> Wiring<'a> {
     pub fn new(app: &'a App, hosting: bool) -> Result<Wiring<'a>, ConnectorError> {
         let settings = sluice_engine::runtime::app_settings(app);
         let gateway =
-            crate::gateway::load(app, &settings).map_err(|e| ConnectorError::new("gateway", e))?;
+            load_gateway(app, &settings).map_err(|e| ConnectorError::new("gateway", e))?;
         Ok(Wiring {
             app,
             outbound: Outbound::new(settings.clone()),
@@ -48,6 +48,23 @@ impl<'a> Wiring<'a> {
             hosting,
         })
     }
+}
+
+/// The app's `gateway.json`, if present. In-process, the semantic cache is kept in memory
+/// (several hosts may share one app folder; `sluice gateway` keeps it on disk).
+fn load_gateway(
+    app: &App,
+    settings: &Settings,
+) -> Result<Option<Arc<sluice_gateway::Gateway>>, String> {
+    let path = app.root.join("gateway.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let config = sluice_gateway::config::GatewayConfig::load(&path)?;
+    let setting = |name: &str| settings(name).or_else(|| std::env::var(name).ok());
+    sluice_gateway::Gateway::new(config, &setting, None)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Why a connector could not be built or started: the connector's own typed error, named.

@@ -12,26 +12,20 @@
 //!   instance).
 //! - [`kafka`]: Kafka / Event Hubs — the batched trigger, the send action, the embedded cluster.
 //! - [`amqp`]: Service Bus workflows on RabbitMQ — queue and topic triggers, settlement, sending.
-//! - [`openai`]: the `openai` service provider through the AI gateway.
+//! - [`openai`]: the `openai` service provider through the AI gateway (`sluice-gateway`).
 //!
 //! Shared by them:
-//! - [`gateway`]: the AI gateway — token limits, token metrics, backend pools with circuit
-//!   breakers, the semantic cache, the OpenAI-compatible surface.
 //! - [`service_provider`]: ServiceProvider actions routed to their connector.
 //! - [`trigger_params`]: what the message-driven triggers read the same way.
-//! - [`secrets`]: constant-time key checks and what is never shown (credential headers,
-//!   query strings).
 //! - [`metric_definitions`]: every connector metric's name and description.
 
 pub mod amqp;
 pub mod connector;
-pub mod gateway;
 pub mod http;
 pub mod kafka;
 pub mod metric_definitions;
 pub mod openai;
 pub mod registry;
-pub mod secrets;
 pub mod service_provider;
 pub mod trigger_params;
 pub mod workflow;

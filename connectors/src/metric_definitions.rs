@@ -15,16 +15,6 @@ pub const AMQP_NACKED: &str = "sluice_amqp_messages_nacked_total";
 pub const AMQP_DEAD_LETTERED: &str = "sluice_amqp_messages_dead_lettered_total";
 pub const AMQP_REDELIVERED: &str = "sluice_amqp_messages_redelivered_total";
 pub const AMQP_RECONNECTS: &str = "sluice_amqp_reconnects_total";
-pub const GATEWAY_PROMPT_TOKENS: &str = "sluice_gateway_prompt_tokens_total";
-pub const GATEWAY_COMPLETION_TOKENS: &str = "sluice_gateway_completion_tokens_total";
-pub const GATEWAY_TOTAL_TOKENS: &str = "sluice_gateway_total_tokens_total";
-pub const GATEWAY_CACHED_TOKENS: &str = "sluice_gateway_cached_tokens_total";
-pub const GATEWAY_REQUESTS: &str = "sluice_gateway_backend_requests_total";
-pub const GATEWAY_BACKEND_DURATION: &str = "sluice_gateway_backend_duration_seconds";
-pub const GATEWAY_LIMITED: &str = "sluice_gateway_limited_total";
-pub const GATEWAY_CACHE: &str = "sluice_gateway_cache_lookups_total";
-pub const GATEWAY_BREAKER_TRANSITIONS: &str = "sluice_gateway_breaker_transitions_total";
-pub const HTTP_ACCEPT_ERRORS: &str = "sluice_http_accept_errors_total";
 pub const AMQP_RETURNED: &str = "sluice_amqp_messages_returned_total";
 
 /// Registers the description of every metric Sluice reports, the engine's and the
@@ -32,10 +22,8 @@ pub const AMQP_RETURNED: &str = "sluice_amqp_messages_returned_total";
 /// once the recorder is installed, so each metric has its HELP line.
 pub fn describe() {
     sluice_engine::runtime::metrics::describe();
-    describe_counter!(
-        HTTP_ACCEPT_ERRORS,
-        "Connections the HTTP server failed to accept (for example, out of file descriptors)."
-    );
+    sluice_http::metric_definitions::describe();
+    sluice_gateway::metric_definitions::describe();
     describe_counter!(
         AMQP_CONSUMED,
         "Service Bus messages consumed from RabbitMQ, by queue."
@@ -89,43 +77,6 @@ pub fn describe() {
         Unit::Seconds,
         "Time from sending an event to its delivery report."
     );
-    describe_counter!(
-        GATEWAY_PROMPT_TOKENS,
-        "Prompt tokens through the AI gateway (from usage; when a response reports none, the token limit's estimate), by the API's token-metric dimensions."
-    );
-    describe_counter!(
-        GATEWAY_COMPLETION_TOKENS,
-        "Completion tokens through the AI gateway, by the API's token-metric dimensions."
-    );
-    describe_counter!(
-        GATEWAY_TOTAL_TOKENS,
-        "Total tokens through the AI gateway, by the API's token-metric dimensions."
-    );
-    describe_counter!(
-        GATEWAY_CACHED_TOKENS,
-        "Cached prompt tokens backends reported, by the API's token-metric dimensions."
-    );
-    describe_counter!(
-        GATEWAY_REQUESTS,
-        "Requests the gateway sent to backends, by API, backend and status (error: no answer)."
-    );
-    describe_histogram!(
-        GATEWAY_BACKEND_DURATION,
-        Unit::Seconds,
-        "Time to a backend's response headers, by backend."
-    );
-    describe_counter!(
-        GATEWAY_LIMITED,
-        "Requests refused by a token limit: 429 over the rate, 403 over the quota."
-    );
-    describe_counter!(
-        GATEWAY_CACHE,
-        "Semantic cache lookups by API and result (hit, miss)."
-    );
-    describe_counter!(
-        GATEWAY_BREAKER_TRANSITIONS,
-        "Circuit breaker state changes by backend and new state (open, closed)."
-    );
 }
 
 #[cfg(test)]
@@ -178,11 +129,15 @@ mod tests {
         let recorder = Described::default();
         metrics::with_local_recorder(&recorder, super::describe);
         let described = recorder.0.into_inner().unwrap();
-        let engine = include_str!("../../engine/src/runtime/observation/metrics.rs");
-        let names: Vec<&str> = declared(include_str!("metric_definitions.rs"))
-            .into_iter()
-            .chain(declared(engine))
-            .collect();
+        let names: Vec<&str> = [
+            include_str!("metric_definitions.rs"),
+            include_str!("../../engine/src/runtime/observation/metrics.rs"),
+            include_str!("../../http/src/metric_definitions.rs"),
+            include_str!("../../gateway/src/metric_definitions.rs"),
+        ]
+        .into_iter()
+        .flat_map(declared)
+        .collect();
         assert!(names.len() > 30, "{names:?}");
         for name in names {
             assert!(

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_connectors::gateway::{request, tokens};
+use sluice_gateway::{request, tokens};
 
 fuzz_target!(|data: &[u8]| {
     let (name, body) = match data.iter().position(|b| *b == b'\n') {

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sluice_connectors::gateway::tokens;
+use sluice_gateway::tokens;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -354,7 +354,7 @@ fn fnv(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_connectors::gateway::cache::cosine;
+    use sluice_gateway::cache::cosine;
 
     #[test]
     fn paraphrases_land_close_and_other_questions_far() {

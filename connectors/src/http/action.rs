@@ -21,7 +21,7 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub struct HttpAction {
     pub outbound: Outbound,
     /// The app's AI gateway: URLs under one of its APIs' `routes` go through that API.
-    pub gateway: Option<std::sync::Arc<crate::gateway::Gateway>>,
+    pub gateway: Option<std::sync::Arc<sluice_gateway::Gateway>>,
 }
 
 impl ActionHandler for HttpAction {

@@ -16,11 +16,11 @@
 use super::action::call_with_pattern;
 use super::auth::Authentication;
 use super::outbound::{Outbound, Request};
-use crate::gateway::Gateway;
 use sluice_engine::definition::{ActionType, App};
 use sluice_engine::expr::functions::to_text;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture, Settings};
+use sluice_gateway::Gateway;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -14,12 +14,12 @@
 
 use super::body;
 use super::outbound::{workflow_headers, Request};
-use crate::gateway::{Gateway, GatewayRequest, Operation, ResponseBody};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::{ActionCall, ActionFailure};
+use sluice_gateway::{Gateway, GatewayRequest, Operation, ResponseBody};
 
 /// Sends a Function action's request through the gateway API `api`.
 /// `prefix`: a route's URL prefix, cut from the URL (Http actions); None: the URL's whole
@@ -35,7 +35,7 @@ pub async fn call(
     let mut url = url::Url::parse(&request.uri).map_err(|e| {
         invalid(format!(
             "'{}' is not a URL: {e}",
-            crate::secrets::without_query(&request.uri)
+            sluice_http::secrets::without_query(&request.uri)
         ))
     })?;
     if !request.queries.is_empty() {
@@ -109,7 +109,7 @@ pub async fn call(
     if response.status.is_success() {
         return Ok(outputs);
     }
-    let retry_after = crate::gateway::backend::retry_after(&response.headers);
+    let retry_after = sluice_gateway::backend::retry_after(&response.headers);
     Err(ActionFailure {
         retry_after,
         ..ActionFailure::from_status(

@@ -50,7 +50,7 @@ pub(super) async fn require_key(
         .or(code);
     let allowed = match (&server.management_key(), given) {
         (Some(expected), Some(given)) => {
-            crate::secrets::constant_time_eq(given.as_bytes(), expected.as_bytes())
+            sluice_http::secrets::constant_time_eq(given.as_bytes(), expected.as_bytes())
         }
         _ => false,
     };

@@ -19,7 +19,6 @@ pub mod gateway_route;
 pub mod management;
 pub mod outbound;
 pub mod routes;
-pub mod serve;
 pub mod server;
 pub mod webhook;
 

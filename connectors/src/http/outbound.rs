@@ -10,6 +10,7 @@ use sluice_engine::expr::functions::to_text;
 use sluice_engine::expr::value::Map;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::{ActionCall, ActionFailure, Settings};
+use sluice_http::retry_after::parse_retry_after;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -163,7 +164,7 @@ impl Outbound {
     ) -> Result<Response, ActionFailure> {
         let client = self.client_for(request.authentication.as_ref())?;
         let mut url = reqwest::Url::parse(&request.uri).map_err(|e| {
-            let uri = crate::secrets::without_query(&request.uri);
+            let uri = sluice_http::secrets::without_query(&request.uri);
             invalid(format!("'{uri}' is not a valid URI: {e}"))
         })?;
         if !request.queries.is_empty() {
@@ -237,7 +238,7 @@ fn connection_failure(e: reqwest::Error) -> ActionFailure {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    let message = crate::secrets::redact_queries(&message);
+    let message = sluice_http::secrets::redact_queries(&message);
     if e.is_timeout() {
         ActionFailure {
             retryable: true,
@@ -284,23 +285,6 @@ async fn read_response(response: reqwest::Response) -> Result<Response, ActionFa
     })
 }
 
-/// `Retry-After`: delay seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        // A number from a downstream: anything past Duration's range waits "for ever", which
-        // the retry policy's maximumInterval caps.
-        return (seconds >= 0.0 && !seconds.is_nan())
-            .then(|| Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-            .to_std()
-            .unwrap_or_default(),
-    )
-}
-
 impl Response {
     /// The outputs as the action's result: 2xx succeeds; any other status fails with these
     /// outputs recorded, retried on 408, 429 and 5xx after the downstream's `Retry-After`.
@@ -336,20 +320,6 @@ pub fn workflow_headers<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_is_seconds_or_a_date() {
-        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("-1"), None);
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        let later = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
-        let wait = parse_retry_after(&later).unwrap();
-        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
-    }
 
     #[test]
     fn inputs_name_the_call() {

@@ -146,18 +146,12 @@ impl Server {
     }
 }
 
-use crate::secrets::constant_time_eq;
+use sluice_http::secrets::constant_time_eq;
 
-pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message.into()}})),
-    )
-        .into_response()
-}
+pub(super) use sluice_http::serve::error_response as error;
 
 /// The trigger outputs of a request: `{headers, queries, body}`, the body parsed when JSON.
-/// Headers that carry credentials are left out ([`crate::secrets::CREDENTIAL_HEADERS`]),
+/// Headers that carry credentials are left out ([`sluice_http::secrets::CREDENTIAL_HEADERS`]),
 /// except `Authorization` when `keep_authorization`.
 pub(super) fn trigger_outputs(
     headers: &HeaderMap,
@@ -168,7 +162,7 @@ pub(super) fn trigger_outputs(
     let mut header_map = Map::default();
     for (name, value) in headers {
         let kept = keep_authorization && name.as_str() == "authorization";
-        if !kept && crate::secrets::is_credential_header(name.as_str()) {
+        if !kept && sluice_http::secrets::is_credential_header(name.as_str()) {
             continue;
         }
         header_map.insert(

@@ -157,9 +157,9 @@ async fn webhook_callback(
     body: Bytes,
 ) -> Response {
     let expected = sluice_engine::runtime::run::webhook_signature(&key);
-    let signed = queries
-        .get("sig")
-        .is_some_and(|sig| crate::secrets::constant_time_eq(sig.as_bytes(), expected.as_bytes()));
+    let signed = queries.get("sig").is_some_and(|sig| {
+        sluice_http::secrets::constant_time_eq(sig.as_bytes(), expected.as_bytes())
+    });
     if !signed {
         return error(
             StatusCode::UNAUTHORIZED,

@@ -10,14 +10,14 @@
 //! Outputs follow the connector: chat → `body.content`, `body.role`, `body.finishReason`,
 //! `body.usage`; single embedding → `body.embedding`; array → `body.embeddings`.
 
-use crate::gateway::config::{BackendConfig, BackendKind, GatewayConfig};
-use crate::gateway::{Gateway, GatewayRequest, Operation, ResponseBody};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{json, Value as Json};
 use sluice_engine::definition::App;
 use sluice_engine::expr::Value;
 use sluice_engine::runtime::{ActionCall, ActionFailure, ActionHandler, BoxFuture};
+use sluice_gateway::config::{BackendConfig, BackendKind, GatewayConfig};
+use sluice_gateway::{Gateway, GatewayRequest, Operation, ResponseBody};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -51,7 +51,7 @@ impl crate::connector::Connector for OpenAiConnector {
     fn routes(&self) -> Option<axum::Router> {
         let gateway = self.gateway.as_ref()?;
         tracing::info!("the AI gateway of gateway.json serves /v1 on the app's server");
-        Some(crate::gateway::server::router(gateway.clone()))
+        Some(sluice_gateway::server::router(gateway.clone()))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -186,7 +186,7 @@ impl ActionHandler for OpenAiActions {
                         json!({"statusCode": status, "body": answer}),
                     )),
                 );
-                failure.retry_after = crate::gateway::backend::retry_after(&response.headers);
+                failure.retry_after = sluice_gateway::backend::retry_after(&response.headers);
                 return Err(failure);
             }
             let body = match operation {

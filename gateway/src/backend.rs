@@ -4,9 +4,9 @@
 use super::breaker::{Breaker, Outcome};
 use super::config::{BackendConfig, BackendKind};
 use super::Operation;
-use crate::http::outbound::parse_retry_after;
 use axum::http::{HeaderMap, HeaderValue};
 use serde_json::Value;
+use sluice_http::retry_after::parse_retry_after;
 use std::time::Duration;
 
 pub struct Backend {

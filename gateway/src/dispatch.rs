@@ -60,7 +60,7 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
         let facts = facts(&api.name, &request, "");
         let key = facts.context("").subscription().to_string();
         let known = gw.subscription_keys.iter().map(String::as_str);
-        if !crate::secrets::matches_any(key.as_bytes(), known) {
+        if !sluice_http::secrets::matches_any(key.as_bytes(), known) {
             return GatewayResponse::error(StatusCode::UNAUTHORIZED, "invalid_api_key", "a valid subscription key is required (api-key, Authorization: Bearer or Ocp-Apim-Subscription-Key)");
         }
     }
@@ -203,7 +203,7 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             return GatewayResponse::error(
                 StatusCode::BAD_GATEWAY,
                 "backend_error",
-                crate::secrets::redact_queries(&format!(
+                sluice_http::secrets::redact_queries(&format!(
                     "backend '{}' broke off its answer: {e}",
                     backend.id
                 )),
@@ -379,7 +379,7 @@ async fn forward<'g>(
                 last = Some(GatewayResponse::error(
                     StatusCode::BAD_GATEWAY,
                     "backend_unreachable",
-                    crate::secrets::redact_queries(&format!("backend '{}': {e}", backend.id)),
+                    sluice_http::secrets::redact_queries(&format!("backend '{}': {e}", backend.id)),
                 ));
             }
         }

@@ -22,6 +22,7 @@ pub mod config;
 mod dispatch;
 pub mod key;
 pub mod limit;
+pub mod metric_definitions;
 pub mod pool;
 pub mod request;
 pub mod server;
@@ -226,21 +227,4 @@ impl Gateway {
     pub async fn call(&self, request: GatewayRequest) -> GatewayResponse {
         dispatch::call(self, request).await
     }
-}
-
-/// The app's `gateway.json`, if present. In-process, the semantic cache is kept in memory
-/// (several hosts may share one app folder; `sluice gateway` keeps it on disk).
-pub fn load(
-    app: &sluice_engine::definition::App,
-    settings: &sluice_engine::runtime::Settings,
-) -> Result<Option<Arc<Gateway>>, String> {
-    let path = app.root.join("gateway.json");
-    if !path.exists() {
-        return Ok(None);
-    }
-    let config = config::GatewayConfig::load(&path)?;
-    let setting = |name: &str| settings(name).or_else(|| std::env::var(name).ok());
-    Gateway::new(config, &setting, None)
-        .map(Some)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }

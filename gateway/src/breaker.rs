@@ -109,7 +109,7 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::outbound::parse_retry_after;
+    use sluice_http::retry_after::parse_retry_after;
 
     fn breaker(rule: serde_json::Value) -> Breaker {
         Breaker::new("b", Some(serde_json::from_value(rule).unwrap()))

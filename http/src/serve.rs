@@ -141,7 +141,7 @@ async fn read_body(
     let bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => {
-            return super::server::error(
+            return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestBodyTooLarge",
                 format!(
@@ -151,7 +151,7 @@ async fn read_body(
             )
         }
         Err(_) => {
-            return super::server::error(
+            return error_response(
                 StatusCode::REQUEST_TIMEOUT,
                 "RequestBodyTimeout",
                 format!(
@@ -164,4 +164,10 @@ async fn read_body(
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// An error answer in the shape Logic Apps uses: `{"error": {"code", "message"}}`.
+pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message.into()}});
+    (status, axum::Json(body)).into_response()
 }
