@@ -55,7 +55,7 @@ impl<'a> Wiring<'a> {
 fn load_gateway(
     app: &App,
     settings: &Settings,
-) -> Result<Option<Arc<sluice_gateway::Gateway>>, String> {
+) -> Result<Option<Arc<sluice_gateway::Gateway>>, sluice_gateway::Error> {
     let path = app.root.join("gateway.json");
     if !path.exists() {
         return Ok(None);
@@ -64,7 +64,7 @@ fn load_gateway(
     let setting = |name: &str| settings(name).or_else(|| std::env::var(name).ok());
     sluice_gateway::Gateway::new(config, &setting, None)
         .map(Some)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| e.in_file(&path))
 }
 
 /// Why a connector could not be built or started: the connector's own typed error, named.

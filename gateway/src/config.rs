@@ -325,23 +325,25 @@ fn default_ttl() -> u64 {
 impl GatewayConfig {
     /// Reads and checks a configuration file; errors name the file, the JSON path, line
     /// and column.
-    pub fn load(path: &std::path::Path) -> Result<GatewayConfig, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn load(path: &std::path::Path) -> Result<GatewayConfig, crate::Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut de = serde_json::Deserializer::from_str(&text);
         let config: GatewayConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let inner = e.inner();
-            format!(
-                "{}: at {} (line {}, column {}): {inner}",
-                path.display(),
-                e.path(),
-                inner.line(),
-                inner.column()
-            )
+            crate::Error::Parse {
+                path: path.to_path_buf(),
+                at: e.path().to_string(),
+                line: inner.line(),
+                column: inner.column(),
+                reason: inner.to_string(),
+            }
         })?;
         config
             .check()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| crate::Error::Invalid(e).in_file(path))?;
         Ok(config)
     }
 

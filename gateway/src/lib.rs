@@ -20,6 +20,7 @@ pub mod breaker;
 pub mod cache;
 pub mod config;
 mod dispatch;
+mod error;
 pub mod key;
 pub mod limit;
 pub mod metric_definitions;
@@ -31,6 +32,8 @@ pub mod tokens;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
+pub use error::Error;
+
 use backend::Backend;
 use config::GatewayConfig;
 use futures_util::stream::BoxStream;
@@ -127,17 +130,27 @@ impl Gateway {
         config: GatewayConfig,
         setting: &dyn Fn(&str) -> Option<String>,
         data: Option<&std::path::Path>,
-    ) -> Result<Arc<Gateway>, String> {
-        config.check()?;
+    ) -> Result<Arc<Gateway>, Error> {
+        Gateway::build(config, setting, data).map(Arc::new)
+    }
+
+    fn build(
+        config: GatewayConfig,
+        setting: &dyn Fn(&str) -> Option<String>,
+        data: Option<&std::path::Path>,
+    ) -> Result<Gateway, Error> {
+        config.check().map_err(Error::Invalid)?;
         let mut backends = Vec::new();
         for (id, b) in &config.backends {
-            backends.push(Backend::new(id, b.clone(), setting)?);
+            backends.push(Backend::new(id, b.clone(), setting).map_err(Error::Invalid)?);
         }
         let index = |id: &str| backends.iter().position(|b| b.id == id).expect("checked");
         let db = match data {
             Some(dir) if config.apis.values().any(|a| a.semantic_cache.is_some()) => Some(
-                sled::open(dir.join("gateway-cache"))
-                    .map_err(|e| format!("semantic cache store in {}: {e}", dir.display()))?,
+                sled::open(dir.join("gateway-cache")).map_err(|source| Error::Store {
+                    dir: dir.to_path_buf(),
+                    source,
+                })?,
             ),
             _ => None,
         };
@@ -200,14 +213,14 @@ impl Gateway {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| format!("gateway HTTP client: {e}"))?;
-        Ok(Arc::new(Gateway {
+        Ok(Gateway {
             backends,
             apis,
             default_api,
             subscription_keys: config.subscription_keys,
             routes,
             client,
-        }))
+        })
     }
 
     /// Whether the gateway has an API of this name.

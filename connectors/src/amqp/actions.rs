@@ -169,7 +169,10 @@ async fn publish(
     properties: BasicProperties,
     mandatory: bool,
 ) -> Result<(), ActionFailure> {
-    let channel = publisher.channel().await.map_err(failure)?;
+    let channel = publisher
+        .channel()
+        .await
+        .map_err(|e| failure(e.to_string()))?;
     let options = BasicPublishOptions {
         mandatory,
         ..BasicPublishOptions::default()

@@ -14,13 +14,16 @@ use tokio::sync::Mutex;
 pub const DEAD_LETTER_SUFFIX: &str = ".deadletter";
 
 /// Opens a connection.
-pub async fn connect(uri: &str) -> Result<Connection, String> {
+pub async fn connect(uri: &str) -> Result<Connection, super::Error> {
     Connection::connect(
         uri,
         ConnectionProperties::default().with_connection_name("sluice".into()),
     )
     .await
-    .map_err(|e| format!("connecting to {}: {e}", redact(uri)))
+    .map_err(super::Error::broker(format!(
+        "connecting to {}",
+        redact(uri)
+    )))
 }
 
 /// The URI without its password, for messages.
@@ -39,8 +42,8 @@ pub async fn declare(
     queue: &str,
     topic: Option<&str>,
     max_deliveries: u32,
-) -> Result<(), String> {
-    let fail = |e: lapin::Error| format!("declaring '{queue}': {e}");
+) -> Result<(), super::Error> {
+    let fail = |e: lapin::Error| super::Error::broker(format!("declaring '{queue}'"))(e);
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
@@ -83,7 +86,7 @@ pub async fn declare(
     Ok(())
 }
 
-pub async fn declare_topic(channel: &Channel, topic: &str) -> Result<(), String> {
+pub async fn declare_topic(channel: &Channel, topic: &str) -> Result<(), super::Error> {
     let options = ExchangeDeclareOptions {
         durable: true,
         ..ExchangeDeclareOptions::default()
@@ -96,7 +99,7 @@ pub async fn declare_topic(channel: &Channel, topic: &str) -> Result<(), String>
             FieldTable::default(),
         )
         .await
-        .map_err(|e| format!("declaring topic '{topic}': {e}"))
+        .map_err(super::Error::broker(format!("declaring topic '{topic}'")))
 }
 
 fn quorum() -> FieldTable {
@@ -126,7 +129,7 @@ impl Publisher {
     }
 
     /// The channel, reconnecting if the connection dropped.
-    pub async fn channel(&self) -> Result<Channel, String> {
+    pub async fn channel(&self) -> Result<Channel, super::Error> {
         let mut open = self.open.lock().await;
         if let Some((connection, channel)) = open.as_ref() {
             if connection.status().connected() && channel.status().connected() {
@@ -137,11 +140,11 @@ impl Publisher {
         let channel = connection
             .create_channel()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(super::Error::broker("opening a publishing channel"))?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(super::Error::broker("turning on publisher confirms"))?;
         *open = Some((connection, channel.clone()));
         Ok(channel)
     }

@@ -11,29 +11,33 @@ use sluice_engine::runtime::Settings;
 pub const PROVIDER: &str = "/serviceProviders/serviceBus";
 
 /// Resolves a connection's `parameterValues` to an AMQP URI.
-pub fn amqp_uri(name: &str, values: &Value, settings: &Settings) -> Result<String, String> {
+pub fn amqp_uri(name: &str, values: &Value, settings: &Settings) -> Result<String, super::Error> {
+    let unusable = |reason: String| super::Error::Connection {
+        name: name.to_string(),
+        reason,
+    };
     let text = |k: &str| values.get(k).map(to_text).filter(|s| !s.is_empty());
     let uri = match text("amqpUri").or_else(|| text("uri")) {
         Some(uri) => uri,
-        None if text("connectionString").is_some() => settings("Sluice.ServiceBus.AmqpUri").ok_or_else(|| {
-            format!(
-                "connection '{name}' is an Azure Service Bus connection string; Sluice runs Service Bus \
+        None if text("connectionString").is_some() => settings("Sluice.ServiceBus.AmqpUri")
+            .ok_or_else(|| {
+                unusable(
+                    "an Azure Service Bus connection string; Sluice runs Service Bus \
                  workflows on RabbitMQ: set the app setting Sluice.ServiceBus.AmqpUri (e.g. \
                  amqp://guest:guest@127.0.0.1:5672/%2f) or give the connection an 'amqpUri'"
-            )
-        })?,
+                        .to_string(),
+                )
+            })?,
         None => settings("Sluice.ServiceBus.AmqpUri")
-            .ok_or_else(|| format!("connection '{name}' has no 'amqpUri'"))?,
+            .ok_or_else(|| unusable("no 'amqpUri'".to_string()))?,
     };
     if uri.starts_with("amqps://") {
-        return Err(format!(
-            "connection '{name}': amqps:// (TLS) is not supported in this build"
+        return Err(unusable(
+            "amqps:// (TLS) is not supported in this build".to_string(),
         ));
     }
     if !uri.starts_with("amqp://") {
-        return Err(format!(
-            "connection '{name}': '{uri}' is not an amqp:// URI"
-        ));
+        return Err(unusable(format!("'{uri}' is not an amqp:// URI")));
     }
     Ok(uri)
 }
@@ -60,9 +64,13 @@ mod tests {
         );
         assert!(amqp_uri("sb", &azure, &none)
             .unwrap_err()
+            .to_string()
             .contains("Sluice.ServiceBus.AmqpUri"));
         assert_eq!(amqp_uri("sb", &azure, &mapped).unwrap(), "amqp://h/%2f");
         let tls = Value::from_json(serde_json::json!({"amqpUri": "amqps://h"}));
-        assert!(amqp_uri("sb", &tls, &none).unwrap_err().contains("TLS"));
+        assert!(amqp_uri("sb", &tls, &none)
+            .unwrap_err()
+            .to_string()
+            .contains("TLS"));
     }
 }

@@ -10,17 +10,19 @@ pub mod actions;
 pub mod client;
 pub mod connection;
 pub mod connector;
+pub mod error;
 pub mod locks;
 pub mod trigger;
 
 pub use connection::PROVIDER;
+pub use error::Error;
 pub use trigger::AmqpTrigger;
 
 use sluice_engine::definition::App;
 use sluice_engine::runtime::Settings;
 
 /// The AMQP URI of connection `name`.
-pub fn uri_of(app: &App, name: &str, settings: &Settings) -> Result<String, String> {
+pub fn uri_of(app: &App, name: &str, settings: &Settings) -> Result<String, Error> {
     let connection = app
         .connections
         .service_provider_connections
@@ -29,15 +31,18 @@ pub fn uri_of(app: &App, name: &str, settings: &Settings) -> Result<String, Stri
             n.eq_ignore_ascii_case(name) && c.service_provider.id.eq_ignore_ascii_case(PROVIDER)
         })
         .map(|(_, c)| c)
-        .ok_or_else(|| format!("connections.json has no Service Bus connection '{name}'"))?;
+        .ok_or_else(|| Error::NoConnection(name.to_string()))?;
     let values = sluice_engine::runtime::resolve_app_value(app, &connection.parameter_values)
-        .map_err(|e| format!("connections.json {name}: {e}"))?;
+        .map_err(|e| Error::Connection {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })?;
     connection::amqp_uri(name, &values, settings)
 }
 
 /// The app's Service Bus connections, resolved, by name; the first that does not resolve is
 /// the error.
-pub fn connections(app: &App, settings: &Settings) -> Result<Vec<(String, String)>, String> {
+pub fn connections(app: &App, settings: &Settings) -> Result<Vec<(String, String)>, Error> {
     app.connections
         .service_provider_connections
         .iter()

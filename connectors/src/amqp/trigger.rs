@@ -50,7 +50,7 @@ pub struct AmqpTrigger {
 const BATCH_WAIT: Duration = Duration::from_secs(1);
 
 impl AmqpTrigger {
-    pub fn for_app(app: &App, settings: &Settings) -> Result<Vec<AmqpTrigger>, String> {
+    pub fn for_app(app: &App, settings: &Settings) -> Result<Vec<AmqpTrigger>, super::Error> {
         let mut found = Vec::new();
         for (name, workflow) in &app.workflows {
             let Some(trigger) = workflow.definition.triggers.values().next() else {
@@ -67,7 +67,11 @@ impl AmqpTrigger {
             {
                 continue;
             }
-            let at = |m: String| format!("workflow '{name}', trigger '{}': {m}", trigger.name);
+            let at = |reason: String| super::Error::Trigger {
+                workflow: name.clone(),
+                trigger: trigger.name.to_string(),
+                reason,
+            };
             let operation = config["operationId"]
                 .as_str()
                 .unwrap_or_default()
@@ -76,8 +80,7 @@ impl AmqpTrigger {
                 app,
                 config["connectionName"].as_str().unwrap_or_default(),
                 settings,
-            )
-            .map_err(at)?;
+            )?;
             let params =
                 sluice_engine::runtime::resolve_app_value(app, &trigger.inputs["parameters"])
                     .map_err(|e| at(e.to_string()))?;
@@ -129,6 +132,7 @@ impl AmqpTrigger {
                 let started = Instant::now();
                 if let Err(e) = self.consume(&host, &locks).await {
                     // Said once per new error, not at every retry while the broker is away.
+                    let e = e.to_string();
                     if e != last_error {
                         tracing::warn!(
                             "{}: queue '{}' on {}: {e}; reconnecting",
@@ -150,12 +154,12 @@ impl AmqpTrigger {
         })
     }
 
-    async fn consume(&self, host: &Arc<Host>, locks: &Arc<Locks>) -> Result<(), String> {
+    async fn consume(&self, host: &Arc<Host>, locks: &Arc<Locks>) -> Result<(), super::Error> {
         let connection = connect(&self.uri).await?;
         let channel = connection
             .create_channel()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(super::Error::broker("opening a channel"))?;
         declare(
             &channel,
             &self.queue,
@@ -166,7 +170,7 @@ impl AmqpTrigger {
         channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(super::Error::broker("setting the prefetch"))?;
         let mut consumer = channel
             .basic_consume(
                 self.queue.as_str().into(),
@@ -175,23 +179,24 @@ impl AmqpTrigger {
                 FieldTable::default(),
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(super::Error::broker(format!("consuming '{}'", self.queue)))?;
+        let delivery = || super::Error::broker(format!("a delivery from '{}'", self.queue));
         while let Some(first) = consumer.next().await {
-            let mut batch = vec![first.map_err(|e| e.to_string())?];
+            let mut batch = vec![first.map_err(delivery())?];
             if !self.split {
                 // Without splitOn a run gets the messages that arrive within a second, up to
                 // the batch size, as the Service Bus trigger does.
                 let deadline = tokio::time::Instant::now() + BATCH_WAIT;
                 while batch.len() < self.batch_size {
                     match tokio::time::timeout_at(deadline, consumer.next()).await {
-                        Ok(Some(next)) => batch.push(next.map_err(|e| e.to_string())?),
+                        Ok(Some(next)) => batch.push(next.map_err(delivery())?),
                         _ => break,
                     }
                 }
             }
             self.submit(host, locks, batch).await;
         }
-        Err("the consumer was cancelled".into())
+        Err(super::Error::Cancelled)
     }
 
     /// Hands messages to the workflow (one with splitOn, else a batch) and settles them when

@@ -49,12 +49,17 @@ impl FunctionAction {
         app: &App,
         outbound: Outbound,
         settings: Settings,
-    ) -> Result<FunctionAction, String> {
+    ) -> Result<FunctionAction, super::Error> {
         let mut connections = HashMap::new();
         for (name, entry) in &app.connections.function_connections {
+            let unusable = |reason: String| super::Error::FunctionConnection {
+                name: name.clone(),
+                reason,
+            };
             let value = sluice_engine::runtime::resolve_app_value(app, entry)
-                .map_err(|e| format!("connections.json functionConnections.{name}: {e}"))?;
-            connections.insert(name.to_lowercase(), connection(name, &value)?);
+                .map_err(|e| unusable(e.to_string()))?;
+            let connection = connection(&value).map_err(unusable)?;
+            connections.insert(name.to_lowercase(), connection);
         }
         Ok(FunctionAction {
             outbound,
@@ -168,10 +173,11 @@ impl ActionHandler for FunctionAction {
     }
 }
 
-fn connection(name: &str, value: &Value) -> Result<FunctionConnection, String> {
+/// A resolved `functionConnections` entry; the error is the reason.
+fn connection(value: &Value) -> Result<FunctionConnection, String> {
     let trigger_url = value.get("triggerUrl").map(to_text).unwrap_or_default();
     if trigger_url.is_empty() {
-        return Err(format!("functionConnections.{name} has no triggerUrl"));
+        return Err("no triggerUrl".to_string());
     }
     let mut queries = Vec::new();
     let mut authentication = None;
@@ -180,10 +186,7 @@ fn connection(name: &str, value: &Value) -> Result<FunctionConnection, String> {
         if field("type").eq_ignore_ascii_case("QueryString") {
             queries.push((field("name"), field("value")));
         } else {
-            authentication = Some(
-                Authentication::from_value(auth)
-                    .map_err(|e| format!("functionConnections.{name}: {e}"))?,
-            );
+            authentication = Some(Authentication::from_value(auth)?);
         }
     }
     Ok(FunctionConnection {
@@ -224,8 +227,8 @@ mod tests {
             r#"{"triggerUrl":"http://f/api/x","authentication":{"type":"QueryString","name":"Code","value":"k"}}"#,
         )
         .unwrap();
-        let c = connection("f", &value).unwrap();
+        let c = connection(&value).unwrap();
         assert_eq!(c.queries, vec![("Code".to_string(), "k".to_string())]);
-        assert!(connection("f", &Value::Null).is_err());
+        assert!(connection(&Value::Null).is_err());
     }
 }

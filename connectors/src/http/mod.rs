@@ -14,6 +14,7 @@ pub mod action;
 pub mod auth;
 pub mod body;
 pub mod connector;
+pub mod error;
 pub mod function;
 pub mod gateway_route;
 pub mod management;
@@ -23,6 +24,7 @@ pub mod server;
 pub mod webhook;
 
 pub use action::HttpAction;
+pub use error::Error;
 pub use function::FunctionAction;
 pub use outbound::Outbound;
 pub use routes::router;

@@ -15,22 +15,20 @@ pub struct EmbeddedCluster {
 
 impl EmbeddedCluster {
     /// Starts a one-broker cluster with `topics` created.
-    pub fn start(topics: &[String]) -> Result<EmbeddedCluster, String> {
-        let cluster =
-            MockCluster::new(1).map_err(|e| format!("the embedded Kafka cluster: {e}"))?;
+    pub fn start(topics: &[String]) -> Result<EmbeddedCluster, super::Error> {
+        let cluster = MockCluster::new(1).map_err(super::Error::EmbeddedCluster)?;
+        let cluster = EmbeddedCluster { cluster };
         for topic in topics {
-            cluster
-                .create_topic(topic, PARTITIONS, 1)
-                .map_err(|e| format!("creating topic '{topic}': {e}"))?;
+            cluster.create_topic(topic)?;
         }
-        Ok(EmbeddedCluster { cluster })
+        Ok(cluster)
     }
 
     /// Creates one more topic.
-    pub fn create_topic(&self, topic: &str) -> Result<(), String> {
+    pub fn create_topic(&self, topic: &str) -> Result<(), super::Error> {
         self.cluster
             .create_topic(topic, PARTITIONS, 1)
-            .map_err(|e| format!("creating topic '{topic}': {e}"))
+            .map_err(super::Error::client(format!("creating topic '{topic}'")))
     }
 
     /// `host:port` of the broker.

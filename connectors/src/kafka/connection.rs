@@ -39,7 +39,8 @@ const EVENT_HUBS_SETTINGS: &[(&str, &str)] = &[
 ];
 
 impl KafkaConnection {
-    /// Reads resolved `parameterValues`.
+    /// Reads resolved `parameterValues`; the error is the reason, which the caller names the
+    /// connection in ([`super::Error::Connection`]).
     pub fn from_parameters(values: &Value) -> Result<KafkaConnection, String> {
         let text = |name: &str| values.get(name).map(to_text).filter(|s| !s.is_empty());
         let mut properties: Vec<(String, String)> = values
@@ -68,10 +69,15 @@ impl KafkaConnection {
 
     /// A librdkafka configuration for this connection, with `bootstrap` for the embedded
     /// cluster when the connection names none.
-    pub fn client_config(&self, embedded: Option<&str>) -> Result<rdkafka::ClientConfig, String> {
-        let bootstrap = self.bootstrap.as_deref().or(embedded).ok_or(
-            "the connection names no bootstrap servers and no embedded cluster is running",
-        )?;
+    pub fn client_config(
+        &self,
+        embedded: Option<&str>,
+    ) -> Result<rdkafka::ClientConfig, super::Error> {
+        let bootstrap = self
+            .bootstrap
+            .as_deref()
+            .or(embedded)
+            .ok_or(super::Error::NoBootstrap)?;
         let mut config = rdkafka::ClientConfig::new();
         config.set("bootstrap.servers", bootstrap);
         for (k, v) in &self.properties {

@@ -29,7 +29,7 @@ pub fn build(wiring: &Wiring<'_>) -> Result<Box<dyn Connector>, ConnectorError> 
     }))
 }
 
-fn start_cluster(triggers: &[KafkaTrigger]) -> Result<EmbeddedCluster, String> {
+fn start_cluster(triggers: &[KafkaTrigger]) -> Result<EmbeddedCluster, super::Error> {
     let mut topics: Vec<String> = triggers
         .iter()
         .flat_map(|t| [t.topic.clone(), t.dead_letter_topic.clone()])

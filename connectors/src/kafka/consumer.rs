@@ -222,7 +222,7 @@ pub fn start(
     trigger: KafkaTrigger,
     host: Arc<Host>,
     embedded: Option<&str>,
-) -> Result<Running, String> {
+) -> Result<Running, super::Error> {
     let mut config = trigger.connection.client_config(embedded)?;
     config
         .set("group.id", &trigger.group)
@@ -257,17 +257,24 @@ pub fn start(
     let context = TriggerContext {
         shared: shared.clone(),
     };
-    let consumer: StreamConsumer<TriggerContext> = config
-        .create_with_context(context)
-        .map_err(|e| format!("Kafka consumer for '{}': {e}", trigger.workflow))?;
+    let consumer: StreamConsumer<TriggerContext> =
+        config
+            .create_with_context(context)
+            .map_err(super::Error::client(format!(
+                "Kafka consumer for '{}'",
+                trigger.workflow
+            )))?;
     consumer
         .subscribe(&[&trigger.topic])
-        .map_err(|e| format!("subscribing to '{}': {e}", trigger.topic))?;
+        .map_err(super::Error::client(format!(
+            "subscribing to '{}'",
+            trigger.topic
+        )))?;
     let producer: FutureProducer = trigger
         .connection
         .client_config(embedded)?
         .create()
-        .map_err(|e| format!("dead-letter producer: {e}"))?;
+        .map_err(super::Error::client("dead-letter producer"))?;
     let consumer = Arc::new(consumer);
     let task = tokio::spawn(consume(
         trigger,

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod connector;
 pub mod consumer;
 pub mod dead_letter;
+pub mod error;
 pub mod event;
 pub mod offsets;
 pub mod send;
@@ -18,30 +19,36 @@ pub mod trigger;
 
 pub use cluster::EmbeddedCluster;
 pub use connection::KafkaConnection;
+pub use error::Error;
 pub use send::SendAction;
 pub use trigger::KafkaTrigger;
 
 use sluice_engine::definition::App;
 
 /// The app's Kafka-protocol connections, resolved, by name.
-pub fn connections(app: &App) -> Result<Vec<(String, KafkaConnection)>, String> {
+pub fn connections(app: &App) -> Result<Vec<(String, KafkaConnection)>, Error> {
     app.connections
         .service_provider_connections
         .iter()
         .filter(|(_, c)| trigger::is_kafka(&c.service_provider.id))
         .map(|(name, c)| {
+            let unusable = |reason: String| Error::Connection {
+                name: name.clone(),
+                reason,
+            };
             let values = sluice_engine::runtime::resolve_app_value(app, &c.parameter_values)
-                .map_err(|e| format!("connections.json {name}: {e}"))?;
-            Ok((name.clone(), KafkaConnection::from_parameters(&values)?))
+                .map_err(|e| unusable(e.to_string()))?;
+            let connection = KafkaConnection::from_parameters(&values).map_err(unusable)?;
+            Ok((name.clone(), connection))
         })
         .collect()
 }
 
 /// One named connection.
-pub fn connection_of(app: &App, name: &str) -> Result<KafkaConnection, String> {
+pub fn connection_of(app: &App, name: &str) -> Result<KafkaConnection, Error> {
     connections(app)?
         .into_iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, c)| c)
-        .ok_or_else(|| format!("connections.json has no Kafka / Event Hubs connection '{name}'"))
+        .ok_or_else(|| Error::NoConnection(name.to_string()))
 }

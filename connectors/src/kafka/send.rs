@@ -28,7 +28,7 @@ impl SendAction {
     pub fn new(
         connections: &[(String, KafkaConnection)],
         embedded: Option<&str>,
-    ) -> Result<SendAction, String> {
+    ) -> Result<SendAction, super::Error> {
         let mut producers = HashMap::new();
         for (name, connection) in connections {
             let Ok(mut config) = connection.client_config(embedded) else {
@@ -37,9 +37,9 @@ impl SendAction {
             config
                 .set("enable.idempotence", "true")
                 .set("linger.ms", "2");
-            let producer = config
-                .create()
-                .map_err(|e| format!("Kafka producer for connection '{name}': {e}"))?;
+            let producer = config.create().map_err(super::Error::client(format!(
+                "Kafka producer for connection '{name}'"
+            )))?;
             producers.insert(name.to_lowercase(), producer);
         }
         Ok(SendAction { producers })

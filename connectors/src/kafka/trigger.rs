@@ -46,7 +46,7 @@ pub fn is_kafka(provider_id: &str) -> bool {
 
 impl KafkaTrigger {
     /// The Kafka triggers of an app's workflows.
-    pub fn for_app(app: &App) -> Result<Vec<KafkaTrigger>, String> {
+    pub fn for_app(app: &App) -> Result<Vec<KafkaTrigger>, super::Error> {
         let mut triggers = Vec::new();
         for (name, workflow) in &app.workflows {
             let Some(trigger) = workflow.definition.triggers.values().next() else {
@@ -61,9 +61,13 @@ impl KafkaTrigger {
             if !is_kafka(provider) {
                 continue;
             }
-            let at = |m: String| format!("workflow '{name}', trigger '{}': {m}", trigger.name);
+            let at = |reason: String| super::Error::Trigger {
+                workflow: name.clone(),
+                trigger: trigger.name.to_string(),
+                reason,
+            };
             let connection_name = config["connectionName"].as_str().unwrap_or_default();
-            let connection = super::connection_of(app, connection_name).map_err(at)?;
+            let connection = super::connection_of(app, connection_name)?;
             let params = sluice_engine::runtime::resolve_app_value(app, &inputs["parameters"])
                 .map_err(|e| at(e.to_string()))?;
             let text = |k: &str| params.get(k).map(to_text).filter(|s| !s.is_empty());

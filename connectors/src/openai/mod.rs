@@ -100,6 +100,7 @@ fn direct(app: &App, parameters: &Json) -> Result<Arc<Gateway>, String> {
         .and_then(Json::as_str)
         .map(str::to_string);
     Gateway::new(single(&endpoint, key.is_some()), &|_| key.clone(), None)
+        .map_err(|e| e.to_string())
 }
 
 /// A one-backend gateway configuration for a connection's endpoint.
