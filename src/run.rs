@@ -69,6 +69,10 @@ pub fn run(
                 hosted.adopt(task);
             }
         }
+        // `sluice runs` reads history through the management API while this process holds
+        // the store.
+        let url_file = dir.join(crate::runs::HOST_URL_FILE);
+        std::fs::write(&url_file, &hosted.base_url)?;
         if hosted.hosted == 0 && hosted.resumed == 0 {
             eprintln!(
                 "sluice: nothing to host yet in {}; stopping",
@@ -78,6 +82,7 @@ pub fn run(
         }
         status_line(&stats).await;
         hosted.stop().await;
+        let _ = std::fs::remove_file(&url_file);
         Ok(ExitCode::SUCCESS)
     })
 }

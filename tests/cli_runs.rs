@@ -1,6 +1,8 @@
 //! `sluice runs` on the history that `invoke --data` and `run` record, and recovery by
 //! `sluice run` of a run that a killed process left unfinished.
 
+mod support;
+
 use serde_json::{json, Value};
 use sluice_engine::definition::RunStatus;
 use sluice_engine::store::{version_of, DiskStore, JournalEntry, RunHeader, RunStore};
@@ -373,4 +375,52 @@ fn group_options_work_after_the_subcommand() {
     );
     assert_eq!(json_of(&before), json_of(&after));
     assert!(String::from_utf8_lossy(&after.stdout).contains(run["id"].as_str().unwrap()));
+}
+
+#[test]
+fn runs_work_while_sluice_run_holds_the_store() {
+    let app = app("held");
+    let host = support::start(&app);
+    let (status, headers, _) = support::request(
+        &host.base,
+        "POST",
+        "/api/stamps/triggers/manual/invoke",
+        Some(&json!({"n": 5, "token": "t"})),
+    );
+    assert_eq!(status, 202);
+    let id = support::header(&headers, "x-ms-workflow-run-id").to_string();
+    let held = |args: &[&str]| {
+        let mut all = vec!["runs", "--app", app.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(all)
+            .env("Sluice.Management.Key", support::MANAGEMENT_KEY)
+            .output()
+            .unwrap()
+    };
+    let shown = loop {
+        let out = held(&["show", &id, "--format", "json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let shown = json_of(&out);
+        if shown["status"] != "Running" {
+            break shown;
+        }
+    };
+    assert_eq!(shown["status"], "Succeeded", "{shown:#}");
+    assert_eq!(action(&shown, "Check")["outputs"], 2);
+    let listed = json_of(&held(&["list", "--format", "json"]));
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed:#}");
+    let text = held(&["list"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains(&id));
+    let purge = held(&["purge", "--older-than", "P1D"]);
+    assert!(!purge.status.success());
+    assert!(
+        String::from_utf8_lossy(&purge.stderr).contains("holds the run store"),
+        "{}",
+        String::from_utf8_lossy(&purge.stderr)
+    );
 }

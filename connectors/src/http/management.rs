@@ -123,6 +123,10 @@ pub(super) async fn list_runs(
                 Ok(n) => filter.limit = n,
                 Err(_) => return bad("a number"),
             },
+            "stuckForSeconds" => match value.parse() {
+                Ok(seconds) => filter.stuck_for = Some(std::time::Duration::from_secs(seconds)),
+                Err(_) => return bad("a number of seconds"),
+            },
             _ => {}
         }
     }

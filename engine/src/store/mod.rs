@@ -34,6 +34,16 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// Whether another process holds the store: sled takes an exclusive lock on its file and
+    /// reports a lock it cannot take as an I/O error of kind `Other` naming the lock.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Sled(sled::Error::Io(e))
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.to_string().starts_with("could not acquire lock"))
+    }
+}
+
 /// The summary of a run, as stored and listed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -1,4 +1,10 @@
-//! `sluice runs list|show|resubmit|cancel|purge`: run history in the data directory.
+//! `sluice runs list|show|resubmit|cancel|purge`: run history in the data directory. While
+//! `sluice run` holds the store, the same commands go through its management API
+//! ([`remote`]).
+
+mod remote;
+
+pub use remote::HOST_URL_FILE;
 
 use crate::Format;
 use anyhow::{anyhow, bail, Context};
@@ -8,8 +14,8 @@ use sluice_engine::definition::duration::IsoDuration;
 use sluice_engine::definition::{App, RunStatus};
 use sluice_engine::runtime::hosting::host::Host;
 use sluice_engine::runtime::{app_settings, Engine, Mocks};
-use sluice_engine::store::history::{self, header_json, status_text};
-use sluice_engine::store::{DiskStore, RunFilter, RunStore, SharedStore, StoredRun};
+use sluice_engine::store::history::{self, header_json};
+use sluice_engine::store::{DiskStore, RunFilter, RunStore, SharedStore, StoreError, StoredRun};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -77,7 +83,13 @@ pub fn run(app: &Path, data: Option<&Path>, request: Request) -> anyhow::Result<
             dir.display()
         );
     }
-    let store = open(&dir)?;
+    let store = match open(&dir) {
+        Ok(store) => store,
+        Err(e) if e.downcast_ref().is_some_and(StoreError::is_locked) => {
+            return remote::run(app, &dir, request)
+        }
+        Err(e) => return Err(e),
+    };
     match request {
         Request::List { filter, format } => list(&*store, &filter, format),
         Request::Show { id, format } => show(&*store, &id, format),
@@ -98,34 +110,46 @@ pub fn run(app: &Path, data: Option<&Path>, request: Request) -> anyhow::Result<
 }
 
 fn list(store: &dyn RunStore, filter: &RunFilter, format: Format) -> anyhow::Result<ExitCode> {
-    let runs = store.list(filter)?;
+    let rows: Vec<_> = store.list(filter)?.iter().map(header_json).collect();
+    print_list(&rows, format)
+}
+
+/// Prints run headers (as [`header_json`] shapes them), newest first.
+fn print_list(rows: &[serde_json::Value], format: Format) -> anyhow::Result<ExitCode> {
     if format == Format::Json {
-        let rows: Vec<_> = runs.iter().map(header_json).collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", serde_json::to_string_pretty(rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
         "{:<32}  {:<20}  {:<10}  {:<24}  duration",
         "id", "workflow", "status", "start"
     );
-    for h in &runs {
-        let duration = h.end_time.map_or("-".to_string(), |e| {
-            format!("{} ms", (e - h.start_time).num_milliseconds())
-        });
+    for h in rows {
+        let start = time(&h["startTime"]);
+        let duration = match (start, time(&h["endTime"])) {
+            (Some(s), Some(e)) => format!("{} ms", (e - s).num_milliseconds()),
+            _ => "-".to_string(),
+        };
         println!(
             "{:<32}  {:<20}  {:<10}  {:<24}  {duration}",
-            h.id,
-            h.workflow,
-            status_text(h),
-            h.start_time.format("%Y-%m-%d %H:%M:%S%.3f")
+            h["id"].as_str().unwrap_or("?"),
+            h["workflow"].as_str().unwrap_or("?"),
+            h["status"].as_str().unwrap_or("?"),
+            start.map_or("-".to_string(), |s| s
+                .format("%Y-%m-%d %H:%M:%S%.3f")
+                .to_string())
         );
     }
     println!(
         "{} run{}",
-        runs.len(),
-        if runs.len() == 1 { "" } else { "s" }
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn time(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+    value.as_str()?.parse().ok()
 }
 
 fn fetch(store: &dyn RunStore, id: &str) -> anyhow::Result<StoredRun> {
@@ -135,27 +159,26 @@ fn fetch(store: &dyn RunStore, id: &str) -> anyhow::Result<StoredRun> {
 }
 
 fn show(store: &dyn RunStore, id: &str, format: Format) -> anyhow::Result<ExitCode> {
-    let run = fetch(store, id)?;
+    print_run(&history::run_json(&fetch(store, id)?), format)
+}
+
+/// Prints a run as [`history::run_json`] shapes it.
+fn print_run(run: &serde_json::Value, format: Format) -> anyhow::Result<ExitCode> {
     if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&history::run_json(&run))?
-        );
+        println!("{}", serde_json::to_string_pretty(run)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let actions = history::action_tree(&run);
-    let h = &run.header;
     println!(
         "run {} of {} — {} (started {})",
-        h.id,
-        h.workflow,
-        status_text(h),
-        h.start_time
+        run["id"].as_str().unwrap_or("?"),
+        run["workflow"].as_str().unwrap_or("?"),
+        run["status"].as_str().unwrap_or("?"),
+        time(&run["startTime"]).map_or("-".to_string(), |s| s.to_string())
     );
-    if !h.error.is_null() {
-        println!("error: {}", h.error.to_json());
+    if !run["error"].is_null() {
+        println!("error: {}", run["error"]);
     }
-    print_actions(&actions, 1);
+    print_actions(&run["actions"], 1);
     Ok(ExitCode::SUCCESS)
 }
 
