@@ -1,20 +1,17 @@
 //! The `sluice` command line: wiring only, no engine logic.
 //!
-//! Each subcommand lives in its own module and returns the process exit code. The command-line
-//! contract is in DESIGN.md and README.md; subcommands land with the issues that build them.
+//! - [`commands`]: one module per subcommand, each returning the process exit code.
+//! - [`app_host`]: hosting an app in this process (the engine, its HTTP server, every
+//!   connector's triggers), shared by `sluice run` and `sluice bench`.
+//! - [`log`]: where log lines go (`--log-format`, `RUST_LOG`).
+//!
+//! The command-line contract is in README.md.
 
-mod bench;
-mod demo;
-mod expr;
-mod gateway;
-mod host;
-mod invoke;
+mod app_host;
+mod commands;
 mod log;
-mod mock;
-mod produce;
-mod run;
-mod runs;
-mod validate;
+
+use commands::{bench, expr, gateway, invoke, mock, produce, run, runs, validate};
 
 use clap::{Parser, Subcommand, ValueEnum};
 

@@ -15,7 +15,7 @@ mod load;
 mod measure;
 mod report;
 
-use crate::host::{Hosted, Setup};
+use crate::app_host::{Hosted, Setup};
 use crate::Format;
 use indicatif::{ProgressBar, ProgressStyle};
 use load::Tally;
@@ -262,7 +262,7 @@ async fn bench(
     let app = App::load(&dir.path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let data = dir.data();
     std::fs::create_dir_all(&data)?;
-    let store = crate::runs::open_for(&app, &data)?;
+    let store = crate::commands::runs::open_for(&app, &data)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hosted = Hosted::start(Setup {
         app: &app,
@@ -365,7 +365,7 @@ async fn warm_up(input: &Input, id: u64, stats: &Stats, tally: &Tally) -> anyhow
             let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
                 .set("bootstrap.servers", bootstrap)
                 .create()?;
-            let payload = crate::produce::event(id);
+            let payload = crate::commands::produce::event(id);
             let record = rdkafka::producer::FutureRecord::<(), _>::to("events").payload(&payload);
             producer
                 .send(record, Duration::from_secs(10))

@@ -37,7 +37,7 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
-    crate::mock::serve(port, "gateway", "/v1", "(GET /metrics)", move || {
+    crate::commands::mock::serve(port, "gateway", "/v1", "(GET /metrics)", move || {
         server::router(gateway).route(
             "/metrics",
             get(move || {

@@ -52,7 +52,7 @@ pub fn produce(
         for n in 0u64.. {
             let due = started + Duration::from_secs_f64(n as f64 / rate.max(0.001));
             tokio::time::sleep_until(due.into()).await;
-            let payload = crate::produce::event(n);
+            let payload = crate::commands::produce::event(n);
             let key = n.to_string();
             for topic in &topics {
                 let producer = producer.clone();

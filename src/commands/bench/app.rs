@@ -5,11 +5,11 @@
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-const SUSTAINED: &str = include_str!("../../workflows/sustained/workflow.json");
-const HOST: &str = include_str!("../../workflows/host.json");
-const DISPATCHER: &str = include_str!("../../benchmarks/burst/dispatcher/workflow.json");
-const ENRICHER: &str = include_str!("../../benchmarks/burst/enricher/workflow.json");
-const BURST_HOST: &str = include_str!("../../benchmarks/burst/host.json");
+const SUSTAINED: &str = include_str!("../../../workflows/sustained/workflow.json");
+const HOST: &str = include_str!("../../../workflows/host.json");
+const DISPATCHER: &str = include_str!("../../../benchmarks/burst/dispatcher/workflow.json");
+const ENRICHER: &str = include_str!("../../../benchmarks/burst/enricher/workflow.json");
+const BURST_HOST: &str = include_str!("../../../benchmarks/burst/host.json");
 
 /// Child workflows of the throttled scenario, as in the study.
 pub const CHILDREN: u64 = 10;

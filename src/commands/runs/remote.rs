@@ -65,7 +65,7 @@ impl Api {
             })?;
         let setting = App::load(app)
             .ok()
-            .and_then(|app| app.settings.get(crate::host::MANAGEMENT_KEY_SETTING));
+            .and_then(|app| app.settings.get(crate::app_host::MANAGEMENT_KEY_SETTING));
         let key = match setting.filter(|k| !k.trim().is_empty()) {
             Some(key) => key.trim().to_string(),
             None => std::fs::read_to_string(dir.join("management.key"))

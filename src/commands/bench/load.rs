@@ -139,7 +139,7 @@ fn due(start: Instant, i: u64, rate: f64) -> Instant {
     }
 }
 
-/// Produces events `0..events` (`crate::produce::event`) to `topic` at `rate` per second, open
+/// Produces events `0..events` (`crate::commands::produce::event`) to `topic` at `rate` per second, open
 /// loop: whatever is due is enqueued at once, however far the engine is behind.
 pub fn produce_kafka(
     bootstrap: &str,
@@ -168,7 +168,7 @@ pub fn produce_kafka(
         while i < events {
             let now = Instant::now();
             while i < events && due(start, i, rate) <= now {
-                let payload = crate::produce::event(i);
+                let payload = crate::commands::produce::event(i);
                 let key = i.to_string();
                 loop {
                     let record = FutureRecord::to(&topic).key(&key).payload(&payload);

@@ -115,12 +115,12 @@ fn draw_panel(
     Ok(())
 }
 
-/// As the status line's [`crate::run::human`], with a decimal below 10 (axis ticks in µs).
+/// As the status line's [`crate::commands::run::human`], with a decimal below 10 (axis ticks in µs).
 pub fn human(x: f64) -> String {
     if x != 0.0 && x.abs() < 10.0 {
         format!("{x:.1}")
     } else {
-        crate::run::human(x)
+        crate::commands::run::human(x)
     }
 }
 

@@ -4,7 +4,7 @@
 //! Service Bus / AMQP triggers are hosted by their connectors as they land, and until then
 //! `run` says so for each workflow.
 
-use crate::host::{Hosted, Setup};
+use crate::app_host::{Hosted, Setup};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sluice_connectors::kafka::connector::KafkaConnector;
 use sluice_engine::definition::App;
@@ -21,7 +21,9 @@ pub fn run(
     mocks: Option<&Path>,
     demo: Option<f64>,
 ) -> anyhow::Result<ExitCode> {
-    let demo_function = demo.map(|_| crate::demo::bind_function()).transpose()?;
+    let demo_function = demo
+        .map(|_| crate::commands::demo::bind_function())
+        .transpose()?;
     let mocks: sluice_engine::runtime::Mocks = match mocks {
         Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
@@ -40,9 +42,9 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let dir = crate::runs::data_dir(app_dir, data);
+    let dir = crate::commands::runs::data_dir(app_dir, data);
     std::fs::create_dir_all(&dir)?;
-    let store = crate::runs::open_for(&app, &dir)?;
+    let store = crate::commands::runs::open_for(&app, &dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -60,18 +62,18 @@ pub fn run(
         })
         .await?;
         if let Some(listener) = demo_function {
-            crate::demo::serve_function(listener)?;
+            crate::commands::demo::serve_function(listener)?;
         }
         let kafka = hosted.connectors.find::<KafkaConnector>();
         if let (Some(rate), Some(kafka)) = (demo, kafka) {
             if let Some(bootstrap) = kafka.embedded_bootstrap() {
-                let task = crate::demo::produce(bootstrap, kafka.topics(), rate)?;
+                let task = crate::commands::demo::produce(bootstrap, kafka.topics(), rate)?;
                 hosted.adopt(task);
             }
         }
         // `sluice runs` reads history through the management API while this process holds
         // the store.
-        let url_file = dir.join(crate::runs::HOST_URL_FILE);
+        let url_file = dir.join(crate::commands::runs::HOST_URL_FILE);
         std::fs::write(&url_file, &hosted.base_url)?;
         if hosted.hosted == 0 && hosted.resumed == 0 {
             eprintln!(
