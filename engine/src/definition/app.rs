@@ -12,7 +12,7 @@ use super::reader::Reader;
 use super::source::Locator;
 use super::workflow_file::{check_workflow_file, WorkflowReport};
 use crate::pointer::Pointer;
-use crate::Error;
+use crate::error::Error;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -37,7 +37,7 @@ use std::sync::Arc;
 /// The app's parameters.json values, with `@appsetting('…')` references resolved.
 pub fn app_parameters(
     app: &crate::definition::App,
-) -> Result<std::collections::HashMap<String, Value>, crate::Error> {
+) -> Result<std::collections::HashMap<String, Value>, crate::error::Error> {
     let ctx = settings_context(app, Map::default());
     app.parameters
         .iter()
@@ -50,7 +50,7 @@ pub fn app_parameters(
 pub fn resolve_app_value(
     app: &crate::definition::App,
     value: &serde_json::Value,
-) -> Result<Value, crate::Error> {
+) -> Result<Value, crate::error::Error> {
     let parameters = app_parameters(app)?.into_iter().collect();
     evaluate_literal(value, &settings_context(app, parameters))
 }
@@ -67,9 +67,9 @@ fn settings_context(app: &crate::definition::App, parameters: Map) -> JsonContex
     JsonContext::new(Value::object(document))
 }
 
-fn evaluate_literal(value: &serde_json::Value, ctx: &JsonContext) -> Result<Value, crate::Error> {
+fn evaluate_literal(value: &serde_json::Value, ctx: &JsonContext) -> Result<Value, crate::error::Error> {
     let template = crate::expr::Template::compile(value)
-        .map_err(|mut e| crate::Error::Syntax(e.remove(0).error))?;
+        .map_err(|mut e| crate::error::Error::Syntax(e.remove(0).error))?;
     Ok(template.evaluate(ctx)?)
 }
 

@@ -3,7 +3,7 @@
 //! run header.
 
 use super::{JournalEntry, RunHeader, StoredRun};
-use crate::runtime::ActionRecord;
+use crate::record::ActionRecord;
 use std::sync::Arc;
 
 /// "Running" for an unfinished run, else its final status.

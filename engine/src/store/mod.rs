@@ -72,7 +72,7 @@ pub struct RunHeader {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub path: String,
-    pub record: std::sync::Arc<crate::runtime::ActionRecord>,
+    pub record: std::sync::Arc<crate::record::ActionRecord>,
 }
 
 /// What `runs list` asks for; every field narrows the result.
@@ -136,7 +136,7 @@ pub trait RunStore: Send + Sync {
     fn finish_run(
         &self,
         header: &RunHeader,
-        actions: Vec<std::sync::Arc<crate::runtime::ActionRecord>>,
+        actions: Vec<std::sync::Arc<crate::record::ActionRecord>>,
     ) -> Commit;
     /// Associates a trigger event id with a run, unless the event already has one: returns
     /// the run that already claimed it.

@@ -32,7 +32,7 @@ pub struct History {
     pub trees: sled::Tree,
     pub blobs: Blobs,
     pub run: Vec<u8>,
-    pub actions: Vec<std::sync::Arc<crate::runtime::ActionRecord>>,
+    pub actions: Vec<std::sync::Arc<crate::record::ActionRecord>>,
     pub threshold: usize,
 }
 

@@ -9,7 +9,7 @@ use crate::expr::value::Map;
 use crate::expr::Value;
 use crate::runtime::hosting::admission::{Admission, QueueFull, Ticket};
 use crate::runtime::{Claim, Engine, Mocks, Plan, RunRecord};
-use crate::Error;
+use crate::error::Error;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;

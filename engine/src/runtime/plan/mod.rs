@@ -13,7 +13,7 @@ use crate::definition::names::{
 };
 use crate::expr::{Template, Value};
 use crate::pointer::Pointer;
-use crate::Error;
+use crate::error::Error;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
