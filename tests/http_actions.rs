@@ -220,7 +220,7 @@ fn http_webhook_and_function_actions_call_real_servers() {
     assert_eq!(out["echo"], json!({"got": {"n": 5}, "x-test": "yes"}));
     // The action retried once after the 503's Retry-After. (The downstream's own count is
     // not asserted: hyper now and then re-sends a request on a reused connection, which the
-    // Idempotency-Key makes harmless; see the closing note of issue #8.)
+    // Idempotency-Key makes harmless.)
     let runs = support::get_json(
         &sluice.base,
         "/runtime/webhooks/workflow/api/management/workflows/calls/runs",

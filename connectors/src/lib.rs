@@ -2,8 +2,9 @@
 //!
 //! Every connector has the same shape ([`connector`]): built for an app from its
 //! [`connector::Wiring`], it registers action handlers, may serve routes on the app's HTTP
-//! server, and starts triggers that the host drains and closes the same way. [`registry`]
-//! lists them; the host loops over that list and names none of them.
+//! server, and starts triggers that the host drains and closes the same way. The
+//! `connectors!` line below lists them; [`registry::Connectors`] builds them for an app, and
+//! the host loops over them and names none.
 //!
 //! The connectors:
 //! - [`http`]: Http, HttpWebhook, Function and InvokeFunction actions; also the app's HTTP
@@ -19,16 +20,24 @@
 //! - [`trigger_params`]: what the message-driven triggers read the same way.
 //! - [`metric_definitions`]: every connector metric's name and description.
 
-pub mod amqp;
 pub mod connector;
-pub mod http;
-pub mod kafka;
 pub mod metric_definitions;
-pub mod openai;
 pub mod registry;
 pub mod service_provider;
 pub mod trigger_params;
-pub mod workflow;
+
+/// Declares the connector modules and [`registry::BUILTIN`], in the order they are built and
+/// started: each module's `build` makes its connector for an app.
+macro_rules! connectors {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
+        /// Every connector of this build.
+        pub(crate) const BUILTIN: &[connector::Build] = &[$($name::build),*];
+    };
+}
+
+// Adding a connector: its folder, and its name here.
+connectors!(http, workflow, kafka, amqp, openai);
 
 pub use connector::{Connector, ConnectorError, Trigger, Wiring};
 pub use registry::Connectors;

@@ -1,19 +1,14 @@
 //! Every connector of this build, and the set of them built for one app.
 //!
-//! Adding a connector is its folder plus one line in [`BUILTIN`]; nothing else names it.
+//! Adding a connector is its folder plus its name in the `connectors!` line of `lib.rs`;
+//! nothing else names it.
 
 use crate::connector::{Actions, Build, Connector, ConnectorError, Trigger, Wiring};
 use sluice_engine::runtime::{Handlers, Host};
 use std::sync::Arc;
 
 /// The connectors every host gets, in the order they are built and started.
-pub const BUILTIN: &[Build] = &[
-    crate::http::connector::build,
-    crate::workflow::build,
-    crate::kafka::connector::build,
-    crate::amqp::connector::build,
-    crate::openai::build,
-];
+pub const BUILTIN: &[Build] = crate::BUILTIN;
 
 /// The connectors of one app, built.
 pub struct Connectors {

@@ -15,6 +15,7 @@ pub mod locks;
 pub mod trigger;
 
 pub use connection::PROVIDER;
+pub use connector::build;
 pub use error::Error;
 pub use trigger::AmqpTrigger;
 

@@ -24,6 +24,7 @@ pub mod server;
 pub mod webhook;
 
 pub use action::HttpAction;
+pub use connector::build;
 pub use error::Error;
 pub use function::FunctionAction;
 pub use outbound::Outbound;

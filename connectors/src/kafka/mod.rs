@@ -19,6 +19,7 @@ pub mod trigger;
 
 pub use cluster::EmbeddedCluster;
 pub use connection::KafkaConnection;
+pub use connector::build;
 pub use error::Error;
 pub use send::SendAction;
 pub use trigger::KafkaTrigger;
