@@ -67,7 +67,10 @@ fn settings_context(app: &crate::definition::App, parameters: Map) -> JsonContex
     JsonContext::new(Value::object(document))
 }
 
-fn evaluate_literal(value: &serde_json::Value, ctx: &JsonContext) -> Result<Value, crate::error::Error> {
+fn evaluate_literal(
+    value: &serde_json::Value,
+    ctx: &JsonContext,
+) -> Result<Value, crate::error::Error> {
     let template = crate::expr::Template::compile(value)
         .map_err(|mut e| crate::error::Error::Syntax(e.remove(0).error))?;
     Ok(template.evaluate(ctx)?)

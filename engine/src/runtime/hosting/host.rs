@@ -5,11 +5,11 @@
 use crate::definition::model::Recurrence;
 use crate::definition::names::{Frequency, TriggerType};
 use crate::definition::App;
+use crate::error::Error;
 use crate::expr::value::Map;
 use crate::expr::Value;
 use crate::runtime::hosting::admission::{Admission, QueueFull, Ticket};
 use crate::runtime::{Claim, Engine, Mocks, Plan, RunRecord};
-use crate::error::Error;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;

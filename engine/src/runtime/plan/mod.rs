@@ -11,9 +11,9 @@ use crate::definition::model::{Actions, Dynamic, Workflow};
 use crate::definition::names::{
     ActionType, Frequency, OperationOption, RetryType, RunStatus, VariableType, WorkflowKind,
 };
+use crate::error::Error;
 use crate::expr::{Template, Value};
 use crate::pointer::Pointer;
-use crate::error::Error;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
