@@ -27,6 +27,9 @@ fn app() -> App {
             "serviceProviderConfiguration": {"connectionName": "ticker", "operationId": "echo",
                 "serviceProviderId": ticker::PROVIDER}}}}}});
     std::fs::write(dir.join("ticks/workflow.json"), workflow.to_string()).unwrap();
+    let connections = json!({"serviceProviderConnections": {"ticker": {"parameterValues": {},
+        "serviceProvider": {"id": ticker::PROVIDER}}}});
+    std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
     App::load(&dir).unwrap()
 }
 
