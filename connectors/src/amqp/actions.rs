@@ -24,7 +24,8 @@ use std::time::Duration;
 pub struct ServiceBusActions {
     pub locks: Arc<Locks>,
     /// Publishers by connection name (lower case).
-    pub publishers: HashMap<String, Publisher>,
+    /// By lower-case connection name; a connection that does not resolve keeps its reason.
+    pub publishers: HashMap<String, Result<Publisher, String>>,
     pub lock_duration: Duration,
 }
 
@@ -92,8 +93,8 @@ impl ServiceBusActions {
             let publisher = self
                 .publishers
                 .values()
-                .next()
-                .ok_or_else(|| failure("no Service Bus connection".into()))?;
+                .find_map(|p| p.as_ref().ok())
+                .ok_or_else(|| failure("no usable Service Bus connection".into()))?;
             let dead = format!("{}{DEAD_LETTER_SUFFIX}", held.queue);
             publish(publisher, "", &dead, &held.payload, properties, true).await?;
             metrics::counter!(metric::AMQP_DEAD_LETTERED, "queue" => held.queue.clone())
@@ -114,15 +115,21 @@ impl ServiceBusActions {
         operation: &str,
         parameters: &Value,
     ) -> Result<Value, ActionFailure> {
-        let publisher = self
-            .publishers
-            .get(&connection.to_lowercase())
-            .ok_or_else(|| {
-                ActionFailure::permanent(
+        let publisher = match self.publishers.get(&connection.to_lowercase()) {
+            Some(Ok(publisher)) => publisher,
+            Some(Err(reason)) => {
+                return Err(ActionFailure::permanent(
+                    "ConnectionNotValid",
+                    reason.clone(),
+                ))
+            }
+            None => {
+                return Err(ActionFailure::permanent(
                     "ConnectionNotFound",
                     format!("no Service Bus connection '{connection}'"),
-                )
-            })?;
+                ))
+            }
+        };
         let entity = parameters
             .get("entityName")
             .or_else(|| parameters.get("queueName"))

@@ -1,6 +1,6 @@
 //! The Service Bus connector on RabbitMQ: queue and topic triggers, and the settlement and
-//! send actions. Every Service Bus connection of the app must resolve, or the app does not
-//! start.
+//! send actions. A trigger whose connection does not resolve stops the app's start; a
+//! connection only actions use fails those actions with its reason (logged at start).
 
 use super::actions::ServiceBusActions;
 use super::client::Publisher;
@@ -21,9 +21,14 @@ pub fn build(wiring: &Wiring<'_>) -> Result<Box<dyn Connector>, ConnectorError> 
     let triggers = AmqpTrigger::for_app(wiring.app, &wiring.settings).map_err(error)?;
     let locks = Arc::new(Locks::default());
     let publishers = super::connections(wiring.app, &wiring.settings)
-        .map_err(error)?
         .into_iter()
-        .map(|(name, uri)| (name.to_lowercase(), Publisher::new(uri)))
+        .map(|(name, uri)| {
+            if let Err(e) = &uri {
+                tracing::warn!("Service Bus connection '{name}' cannot be used: {e}");
+            }
+            let publisher = uri.map(Publisher::new).map_err(|e| e.to_string());
+            (name.to_lowercase(), publisher)
+        })
         .collect();
     let actions = ServiceBusActions {
         locks: locks.clone(),

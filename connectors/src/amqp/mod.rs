@@ -41,13 +41,14 @@ pub fn uri_of(app: &App, name: &str, settings: &Settings) -> Result<String, Erro
     connection::amqp_uri(name, &values, settings)
 }
 
-/// The app's Service Bus connections, resolved, by name; the first that does not resolve is
-/// the error.
-pub fn connections(app: &App, settings: &Settings) -> Result<Vec<(String, String)>, Error> {
+/// The app's Service Bus connections by name, each resolved to its URI or with the reason it
+/// cannot be: a connection fails what uses it (a trigger: the app's start; an action: the
+/// action).
+pub fn connections(app: &App, settings: &Settings) -> Vec<(String, Result<String, Error>)> {
     app.connections
         .service_provider_connections
         .iter()
         .filter(|(_, c)| c.service_provider.id.eq_ignore_ascii_case(PROVIDER))
-        .map(|(name, _)| Ok((name.clone(), uri_of(app, name, settings)?)))
+        .map(|(name, _)| (name.clone(), uri_of(app, name, settings)))
         .collect()
 }

@@ -8,20 +8,24 @@ use crate::connector::{Actions, Connector, ConnectorError, Trigger, Wiring};
 use sluice_engine::runtime::Host;
 use std::sync::Arc;
 
-/// Builds the Kafka connector. When triggers will be hosted and a connection names no
-/// bootstrap servers, the embedded cluster starts with the triggers' topics and
-/// dead-letter topics.
+/// Builds the Kafka connector. A trigger whose connection cannot be used is an error; a
+/// connection only actions use fails those actions with its reason (logged now). When
+/// triggers will be hosted and a connection names no bootstrap servers, the embedded cluster
+/// starts with the triggers' topics and dead-letter topics.
 pub fn build(wiring: &Wiring<'_>) -> Result<Box<dyn Connector>, ConnectorError> {
     let error = |e| ConnectorError::new("kafka", e);
     let triggers = KafkaTrigger::for_app(wiring.app).map_err(error)?;
-    let connections = super::connections(wiring.app).map_err(error)?;
-    let embedded = wiring.hosting && connections.iter().any(|(_, c)| c.bootstrap.is_none());
+    let connections = super::connections(wiring.app);
+    let embedded = wiring.hosting
+        && connections
+            .iter()
+            .any(|(_, c)| matches!(c, Ok(c) if c.bootstrap.is_none()));
     let cluster = match embedded {
         true => Some(start_cluster(&triggers).map_err(error)?),
         false => None,
     };
     let bootstrap = cluster.as_ref().map(EmbeddedCluster::bootstrap_servers);
-    let send = SendAction::new(&connections, bootstrap.as_deref()).map_err(error)?;
+    let send = SendAction::new(&connections, bootstrap.as_deref());
     Ok(Box::new(KafkaConnector {
         triggers,
         cluster,

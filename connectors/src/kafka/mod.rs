@@ -26,30 +26,33 @@ pub use trigger::KafkaTrigger;
 
 use sluice_engine::definition::App;
 
-/// The app's Kafka-protocol connections, resolved, by name.
-pub fn connections(app: &App) -> Result<Vec<(String, KafkaConnection)>, Error> {
+/// The app's Kafka-protocol connections by name, each resolved or with the reason it cannot
+/// be: a connection fails what uses it (a trigger: the app's start; an action: the action).
+pub fn connections(app: &App) -> Vec<(String, Result<KafkaConnection, Error>)> {
     app.connections
         .service_provider_connections
         .iter()
         .filter(|(_, c)| trigger::is_kafka(&c.service_provider.id))
         .map(|(name, c)| {
+            let resolved = || {
             let unusable = |reason: String| Error::Connection {
                 name: name.clone(),
                 reason,
             };
             let values = sluice_engine::runtime::resolve_app_value(app, &c.parameter_values)
                 .map_err(|e| unusable(e.to_string()))?;
-            let connection = KafkaConnection::from_parameters(&values).map_err(unusable)?;
-            Ok((name.clone(), connection))
+            KafkaConnection::from_parameters(&values).map_err(unusable)
+            };
+            (name.clone(), resolved())
         })
         .collect()
 }
 
 /// One named connection.
 pub fn connection_of(app: &App, name: &str) -> Result<KafkaConnection, Error> {
-    connections(app)?
+    connections(app)
         .into_iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, c)| c)
-        .ok_or_else(|| Error::NoConnection(name.to_string()))
+        .ok_or_else(|| Error::NoConnection(name.to_string()))?
 }

@@ -18,32 +18,49 @@ use std::time::{Duration, Instant};
 /// How long a send may wait for its delivery report.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs Kafka send actions, one idempotent producer per connection.
+/// Runs Kafka send actions, one idempotent producer per connection. A connection without a
+/// producer keeps its reason, and the actions that use it fail with it.
 pub struct SendAction {
-    producers: HashMap<String, FutureProducer>,
+    producers: HashMap<String, Result<FutureProducer, String>>,
 }
 
 impl SendAction {
     /// Producers for the app's Kafka connections (`embedded`: the in-process cluster).
     pub fn new(
-        connections: &[(String, KafkaConnection)],
+        connections: &[(String, Result<KafkaConnection, super::Error>)],
         embedded: Option<&str>,
-    ) -> Result<SendAction, super::Error> {
-        let mut producers = HashMap::new();
-        for (name, connection) in connections {
-            let Ok(mut config) = connection.client_config(embedded) else {
-                continue;
-            };
-            config
-                .set("enable.idempotence", "true")
-                .set("linger.ms", "2");
-            let producer = config.create().map_err(super::Error::client(format!(
-                "Kafka producer for connection '{name}'"
-            )))?;
-            producers.insert(name.to_lowercase(), producer);
-        }
-        Ok(SendAction { producers })
+    ) -> SendAction {
+        let producers = connections
+            .iter()
+            .map(|(name, connection)| {
+                let producer = match connection {
+                    Ok(connection) => producer(name, connection, embedded),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = &producer {
+                    tracing::warn!("Kafka connection '{name}' cannot send: {e}");
+                }
+                (name.to_lowercase(), producer)
+            })
+            .collect();
+        SendAction { producers }
     }
+}
+
+fn producer(
+    name: &str,
+    connection: &KafkaConnection,
+    embedded: Option<&str>,
+) -> Result<FutureProducer, String> {
+    let mut config = connection
+        .client_config(embedded)
+        .map_err(|e| format!("connection '{name}': {e}"))?;
+    config
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2");
+    config
+        .create()
+        .map_err(|e| format!("Kafka producer for connection '{name}': {e}"))
 }
 
 fn events(parameters: &Value, operation: &str) -> Vec<Value> {
@@ -143,15 +160,18 @@ impl ActionHandler for SendAction {
                     format!("the Kafka / Event Hubs connector has no operation '{operation}' (sendEvent, sendEvents)"),
                 ));
             }
-            let producer = self
-                .producers
-                .get(&connection.to_lowercase())
-                .ok_or_else(|| {
-                    ActionFailure::permanent(
+            let producer = match self.producers.get(&connection.to_lowercase()) {
+                Some(Ok(producer)) => producer,
+                Some(Err(reason)) => {
+                    return Err(ActionFailure::permanent("ConnectionNotValid", reason.clone()))
+                }
+                None => {
+                    return Err(ActionFailure::permanent(
                         "ConnectionNotFound",
                         format!("no Kafka connection '{connection}'"),
-                    )
-                })?;
+                    ))
+                }
+            };
             let parameters = call.inputs.get("parameters").cloned().unwrap_or_default();
             let topic = text(Some(&parameters), "eventHubName");
             let topic = if topic.is_empty() {
