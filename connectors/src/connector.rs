@@ -29,8 +29,9 @@ pub struct Wiring<'a> {
     /// The app's AI gateway (`gateway.json`), if it has one: Http, Function and `openai`
     /// actions route through it in-process.
     pub gateway: Option<Arc<sluice_gateway::Gateway>>,
-    /// Whether triggers will be started: stand-ins a trigger needs (the embedded Kafka
-    /// cluster) are started only then.
+    /// Whether triggers will be started (`sluice run`, `sluice bench`): only then are the
+    /// workflows' triggers read, and stand-ins a trigger needs (the embedded Kafka cluster)
+    /// started. `sluice invoke` runs one workflow without its trigger.
     pub hosting: bool,
 }
 
@@ -68,22 +69,22 @@ fn load_gateway(
 }
 
 /// Why a connector could not be built or started: the connector's own typed error, named.
+/// (Its message is part of this one, so it is not repeated as a source.)
 #[derive(Debug, thiserror::Error)]
-#[error("{connector}: {source}")]
+#[error("{connector}: {error}")]
 pub struct ConnectorError {
     pub connector: &'static str,
-    #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
+    pub error: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl ConnectorError {
     pub fn new(
         connector: &'static str,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> ConnectorError {
         ConnectorError {
             connector,
-            source: source.into(),
+            error: error.into(),
         }
     }
 }

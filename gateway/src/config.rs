@@ -326,9 +326,9 @@ impl GatewayConfig {
     /// Reads and checks a configuration file; errors name the file, the JSON path, line
     /// and column.
     pub fn load(path: &std::path::Path) -> Result<GatewayConfig, crate::Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| crate::Error::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let mut de = serde_json::Deserializer::from_str(&text);
         let config: GatewayConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {

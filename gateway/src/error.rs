@@ -6,11 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The configuration file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a gateway.json: where (JSON path, line, column) and why.
     #[error("{path}: at {at} (line {line}, column {column}): {reason}")]
@@ -26,12 +25,8 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// The semantic cache's store could not be opened.
-    #[error("semantic cache store in {dir}: {source}")]
-    Store {
-        dir: PathBuf,
-        #[source]
-        source: sled::Error,
-    },
+    #[error("semantic cache store in {dir}: {cause}")]
+    Store { dir: PathBuf, cause: sled::Error },
 }
 
 impl Error {

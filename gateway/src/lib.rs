@@ -147,9 +147,9 @@ impl Gateway {
         let index = |id: &str| backends.iter().position(|b| b.id == id).expect("checked");
         let db = match data {
             Some(dir) if config.apis.values().any(|a| a.semantic_cache.is_some()) => Some(
-                sled::open(dir.join("gateway-cache")).map_err(|source| Error::Store {
+                sled::open(dir.join("gateway-cache")).map_err(|cause| Error::Store {
                     dir: dir.to_path_buf(),
-                    source,
+                    cause,
                 })?,
             ),
             _ => None,

@@ -18,7 +18,10 @@ const LOCK_DURATION: Duration = Duration::from_secs(60);
 /// Builds the Service Bus connector.
 pub fn build(wiring: &Wiring<'_>) -> Result<Box<dyn Connector>, ConnectorError> {
     let error = |e| ConnectorError::new("amqp", e);
-    let triggers = AmqpTrigger::for_app(wiring.app, &wiring.settings).map_err(error)?;
+    let triggers = match wiring.hosting {
+        true => AmqpTrigger::for_app(wiring.app, &wiring.settings).map_err(error)?,
+        false => Vec::new(),
+    };
     let locks = Arc::new(Locks::default());
     let publishers = super::connections(wiring.app, &wiring.settings)
         .into_iter()

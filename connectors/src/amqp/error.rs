@@ -16,11 +16,10 @@ pub enum Error {
         reason: String,
     },
     /// The broker refused or dropped something (with what was being done).
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Broker {
         what: String,
-        #[source]
-        source: lapin::Error,
+        cause: lapin::Error,
     },
     /// The broker cancelled the trigger's consumer (the queue was deleted, or the broker
     /// is shutting down).
@@ -31,6 +30,6 @@ pub enum Error {
 impl Error {
     pub(crate) fn broker(what: impl Into<String>) -> impl FnOnce(lapin::Error) -> Error {
         let what = what.into();
-        move |source| Error::Broker { what, source }
+        move |cause| Error::Broker { what, cause }
     }
 }

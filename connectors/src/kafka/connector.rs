@@ -14,7 +14,10 @@ use std::sync::Arc;
 /// starts with the triggers' topics and dead-letter topics.
 pub fn build(wiring: &Wiring<'_>) -> Result<Box<dyn Connector>, ConnectorError> {
     let error = |e| ConnectorError::new("kafka", e);
-    let triggers = KafkaTrigger::for_app(wiring.app).map_err(error)?;
+    let triggers = match wiring.hosting {
+        true => KafkaTrigger::for_app(wiring.app).map_err(error)?,
+        false => Vec::new(),
+    };
     let connections = super::connections(wiring.app);
     let embedded = wiring.hosting
         && connections

@@ -21,11 +21,10 @@ pub enum Error {
         reason: String,
     },
     /// librdkafka refused to create or subscribe a client.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Client {
         what: String,
-        #[source]
-        source: KafkaError,
+        cause: KafkaError,
     },
     /// The embedded cluster could not start or create a topic.
     #[error("the embedded Kafka cluster: {0}")]
@@ -35,6 +34,6 @@ pub enum Error {
 impl Error {
     pub(crate) fn client(what: impl Into<String>) -> impl FnOnce(KafkaError) -> Error {
         let what = what.into();
-        move |source| Error::Client { what, source }
+        move |cause| Error::Client { what, cause }
     }
 }
