@@ -8,7 +8,7 @@ mod support;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
-use support::amqp::{app, channel, delete, depth, publish, queue};
+use support::amqp::{app, channel, consumed, delete, depth, publish, queue};
 use support::{get_json, mock_function, settings, start, wait_for};
 
 /// The tests take turns: one of them closes every connection on the broker.
@@ -126,8 +126,8 @@ fn a_dropped_connection_is_recovered_without_loss() {
     );
     settings(&dir, &[("Downstream", &function.base)]);
     let sluice = start(&dir);
-    let (_c, ch) = rt.block_on(channel());
-    std::thread::sleep(Duration::from_millis(500));
+    let (c, ch) = rt.block_on(channel());
+    rt.block_on(consumed(&c, &q));
     rt.block_on(publish(
         &ch,
         &q,
@@ -202,8 +202,8 @@ fn peek_locked_messages_are_completed_abandoned_or_dead_lettered() {
         actions,
     );
     let sluice = start(&dir);
-    let (_c, ch) = rt.block_on(channel());
-    std::thread::sleep(Duration::from_millis(500));
+    let (c, ch) = rt.block_on(channel());
+    rt.block_on(consumed(&c, &q));
     let bodies =
         ["complete", "abandon_once", "deadletter"].map(|a| json!({"action": a}).to_string());
     rt.block_on(publish(&ch, &q, bodies));
@@ -259,8 +259,8 @@ fn a_poison_message_is_dead_lettered_after_the_max_delivery_count() {
         actions,
     );
     let sluice = start(&dir);
-    let (_c, ch) = rt.block_on(channel());
-    std::thread::sleep(Duration::from_millis(500));
+    let (c, ch) = rt.block_on(channel());
+    rt.block_on(consumed(&c, &q));
     rt.block_on(publish(&ch, &q, [json!({"poison": true}).to_string()]));
     wait_for(
         Duration::from_secs(60),
@@ -293,8 +293,8 @@ fn prefetch_bounds_the_runs_in_flight() {
     );
     settings(&dir, &[("Downstream", &function.base)]);
     let sluice = start(&dir);
-    let (_c, ch) = rt.block_on(channel());
-    std::thread::sleep(Duration::from_millis(500));
+    let (c, ch) = rt.block_on(channel());
+    rt.block_on(consumed(&c, &q));
     rt.block_on(publish(
         &ch,
         &q,
@@ -336,8 +336,8 @@ fn corpus_service_bus_workflows_run_on_rabbitmq() {
     let connections = json!({"serviceProviderConnections": {"serviceBus_#workflowname#": connection, "serviceBus": connection}});
     std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
     let sluice = start(&dir);
-    let (_c, ch) = rt.block_on(channel());
-    std::thread::sleep(Duration::from_millis(500));
+    let (c, ch) = rt.block_on(channel());
+    rt.block_on(consumed(&c, &q));
     rt.block_on(publish(
         &ch,
         &q,

@@ -6,7 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use sluice_engine::expr::Value;
-use sluice_engine::runtime::builtin::javascript::{execute, Limits, Script};
+use sluice_engine::runtime::builtin::javascript::{execute, Limits};
+use sluice_engine::runtime::plan::script::Script;
 use std::time::Duration;
 
 /// The script for `ops`: a stack machine over JavaScript values.

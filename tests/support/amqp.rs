@@ -87,6 +87,35 @@ pub async fn depth(channel: &Channel, queue: &str) -> u32 {
     }
 }
 
+/// Waits until Sluice's trigger consumes `queue` (the queue exists and has a consumer), so
+/// that what a test publishes next is not dropped for want of a queue. A failed passive
+/// declare closes its channel, so each probe uses a fresh one.
+pub async fn consumed(connection: &Connection, queue: &str) {
+    let options = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let probe = connection.create_channel().await.unwrap();
+        let declared = probe
+            .queue_declare(queue.into(), options, FieldTable::default())
+            .await;
+        if matches!(&declared, Ok(q) if q.consumer_count() > 0) {
+            let _ = probe.close(200, "probed".into()).await;
+            return;
+        }
+        if declared.is_ok() {
+            let _ = probe.close(200, "probed".into()).await;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no consumer on {queue} within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Deletes the queue and its dead-letter queue.
 pub async fn delete(channel: &Channel, queue: &str) {
     for q in [queue.to_string(), format!("{queue}.deadletter")] {
