@@ -103,7 +103,7 @@ fn main() {
             "serviceProvider": {"id": "/serviceProviders/serviceBus"}}}});
         std::fs::write(dir.join("connections.json"), connections.to_string()).unwrap();
         let app = App::load(&dir).unwrap();
-        let connectors = Connectors::build(&Wiring::new(&app, true).unwrap()).unwrap();
+        let connectors = Connectors::build(&Wiring::new(&app, true, None).unwrap()).unwrap();
         let engine = Engine::new(connectors.handlers(), app_settings(&app));
         let host = Arc::new(Host::new(&app, engine, 100_000).unwrap());
         let started = Instant::now();

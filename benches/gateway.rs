@@ -1,20 +1,21 @@
-//! Gateway overhead: latency through `sluice gateway`'s router minus latency straight to
-//! `sluice mock llm`, under open-loop load at fixed request rates.
+//! The AI gateway against `sluice mock llm`, each a real process as users run them: the
+//! load generator here, `sluice gateway` (with and without a token limit) and the mock, all
+//! on this machine's two cores over loopback.
 //!
-//! Open loop: request i is sent at t0 + i/rate (in ticks of tokio's millisecond timer)
-//! whether or not earlier ones have answered, so a slow path piles up requests instead of
-//! slowing the load; latency counts from the send. Everything runs
-//! in this process over loopback: the load generator, the gateway and the mock share the
-//! machine's two cores, so the figures include that contention for both paths alike.
+//! 1. Open loop at 200, 1,000 and 3,000 req/s (`GATEWAY_BENCH_RATES`) on a 20 ms backend:
+//!    request i is sent at t0 + i/rate whatever came before, and timed from its send;
+//!    p50/p99 straight to the mock and through the gateway, and the difference.
+//! 2. Closed loop: the most requests per second with 512 always in flight.
+//! 3. Real model latency: a backend answering in 1 s, 256 clients in a closed loop,
+//!    direct and through the gateway with its defaults.
+//! 4. Memory: the peak RSS of the gateway with a token limit and without, after the same load.
 //!
-//! `cargo bench --bench gateway` (release). Prints p50/p99/max per path and rate, and the
-//! overhead (gateway − direct) at p50 and p99.
+//! `cargo bench --bench gateway` (release).
 
 use serde_json::json;
-use sluice_gateway::config::GatewayConfig;
-use sluice_gateway::{server, Gateway};
-use sluice_mocks::llm::{self, MockLlmConfig};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,47 +24,85 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SECONDS: u64 = 4;
 
-async fn listen(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    format!("http://{addr}")
+/// A `sluice` process, killed when dropped.
+struct Process {
+    child: Child,
+    base: String,
 }
 
-/// Latencies in microseconds of `rate` req/s for `SECONDS`, open loop.
-async fn load(client: &reqwest::Client, url: &str, rate: u64) -> Vec<u64> {
-    load_for(client, url, rate, SECONDS).await
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
-async fn load_for(client: &reqwest::Client, url: &str, rate: u64, seconds: u64) -> Vec<u64> {
-    let body = json!({"model": "gpt-4o-mini", "max_tokens": 16,
+impl Process {
+    /// Starts `sluice ARGS --port 0` and waits for "listening on URL".
+    fn start(args: &[&str]) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .args(["--port", "0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sluice starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let base = loop {
+            let line = lines.next().expect("an address").expect("a line");
+            if let Some((_, rest)) = line.split_once("listening on ") {
+                let url = rest.split_whitespace().next().expect("a URL");
+                break url.trim_end_matches("/v1").to_string();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Process { child, base }
+    }
+
+    fn gateway(dir: &Path, name: &str, backend: &str, limit: bool) -> Process {
+        let mut api = json!({"pool": "p"});
+        if limit {
+            api["tokenLimit"] =
+                json!({"counterKey": "{subscription}", "tokensPerMinute": 1_000_000_000u64});
+        }
+        let config = json!({"backends": {"llm": {"url": backend}},
+            "pools": {"p": {"backends": [{"id": "llm"}]}}, "apis": {"chat": api}});
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, config.to_string()).expect("written");
+        Process::start(&["gateway", "--config", path.to_str().expect("UTF-8")])
+    }
+
+    /// Peak resident memory (VmHWM), in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+fn body() -> String {
+    json!({"model": "gpt-4o-mini", "max_tokens": 16,
         "messages": [{"role": "system", "content": "You are terse."},
                      {"role": "user", "content": "Summarise the order status for customer 42 in one line."}]})
-    .to_string();
+    .to_string()
+}
+
+/// Latencies in microseconds of `rate` req/s for `seconds`, open loop.
+async fn open_loop(client: &reqwest::Client, url: &str, rate: u64, seconds: u64) -> Vec<u64> {
+    let body = body();
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now() + Duration::from_millis(50);
-    // The client's connections, as a real client pool would bound them: a request waits
-    // for one (and the wait counts in its latency) rather than opening the thousandth.
-    let connections = Arc::new(tokio::sync::Semaphore::new(128));
     let mut handles = Vec::with_capacity(total as usize);
     for i in 0..total {
-        let due = start + interval * i as u32;
-        tokio::time::sleep_until(due.into()).await;
+        tokio::time::sleep_until((start + interval * i as u32).into()).await;
         let (client, url, body) = (client.clone(), url.to_string(), body.clone());
-        let connections = connections.clone();
         handles.push(tokio::spawn(async move {
-            // Timed from the send: tokio's timer fires up to a millisecond late, which
-            // would bury a sub-millisecond difference. The schedule stays open loop.
+            // Timed from the send: tokio's timer fires up to a millisecond late.
             let sent = Instant::now();
-            let _connection = connections.acquire().await.unwrap();
             let ok = match client
                 .post(url)
                 .header("content-type", "application/json")
@@ -78,41 +117,52 @@ async fn load_for(client: &reqwest::Client, url: &str, rate: u64, seconds: u64) 
         }));
     }
     let mut out = Vec::with_capacity(handles.len());
-    let mut failed = 0;
     for h in handles {
-        match h.await.unwrap() {
-            Some(l) => out.push(l),
-            None => failed += 1,
+        if let Some(l) = h.await.expect("joined") {
+            out.push(l);
         }
     }
-    if failed > 0 {
-        println!("gateway/{rate}rps: {failed} requests failed (the machine fell behind the rate)");
+    if out.len() < total as usize {
+        println!(
+            "gateway/{rate}rps: {} requests failed",
+            total as usize - out.len()
+        );
     }
     out.sort_unstable();
     out
 }
 
-/// Requests per second with `workers` requests always in flight (closed loop).
-async fn capacity(client: &reqwest::Client, url: &str, workers: usize) -> f64 {
-    let body = json!({"model": "gpt-4o-mini", "max_tokens": 16,
-        "messages": [{"role": "user", "content": "Summarise the order status for customer 42 in one line."}]})
-    .to_string();
-    let until = Instant::now() + Duration::from_secs(3);
+/// Requests per second with `workers` requests always in flight, over `seconds`.
+async fn closed_loop(client: &reqwest::Client, url: &str, workers: usize, seconds: f64) -> f64 {
+    let body = axum::body::Bytes::from(body());
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
-            let (client, url, body) = (client.clone(), url.to_string(), body.clone());
+            let (client, url, body, failed) = (
+                client.clone(),
+                url.to_string(),
+                body.clone(),
+                failed.clone(),
+            );
             tokio::spawn(async move {
                 let mut n = 0u64;
                 while Instant::now() < until {
-                    let r = client
+                    let sent = client
                         .post(&url)
                         .header("content-type", "application/json")
                         .body(body.clone())
                         .send()
-                        .await
-                        .unwrap();
-                    r.bytes().await.unwrap();
-                    n += 1;
+                        .await;
+                    let ok = match sent {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if ok {
+                        n += 1;
+                    } else {
+                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 n
             })
@@ -120,93 +170,98 @@ async fn capacity(client: &reqwest::Client, url: &str, workers: usize) -> f64 {
         .collect();
     let mut total = 0;
     for t in tasks {
-        total += t.await.unwrap();
+        total += t.await.expect("joined");
     }
-    total as f64 / 3.0
+    let failed = failed.load(std::sync::atomic::Ordering::Relaxed);
+    if failed > 0 {
+        println!("gateway/closed_loop: {failed} requests failed");
+    }
+    total as f64 / seconds
 }
 
 fn pct(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
+fn chat(base: &str) -> String {
+    format!("{base}/v1/chat/completions")
+}
+
+async fn rates(client: &reqwest::Client, llm: &Process, plain: &Process, limited: &Process) {
+    let rates: Vec<u64> = std::env::var("GATEWAY_BENCH_RATES")
+        .ok()
+        .map(|r| r.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![200, 1_000, 3_000]);
+    for rate in rates {
+        let mut measured = Vec::new();
+        for p in [llm, plain, limited] {
+            // A second at the rate first, so the connection pools hold what it needs.
+            open_loop(client, &chat(&p.base), rate, 1).await;
+            measured.push(open_loop(client, &chat(&p.base), rate, SECONDS).await);
+        }
+        let [direct, through, policed] = <[Vec<u64>; 3]>::try_from(measured).expect("three");
+        for (name, l) in [
+            ("direct", &direct),
+            ("gateway", &through),
+            ("gateway+limit", &policed),
+        ] {
+            println!(
+                "gateway/{rate}rps/{name}: p50 {} µs, p99 {} µs, max {} µs ({} requests)",
+                pct(l, 0.5),
+                pct(l, 0.99),
+                l.last().copied().unwrap_or(0),
+                l.len()
+            );
+        }
+        for (name, l) in [("gateway", &through), ("gateway+limit", &policed)] {
+            println!(
+                "gateway/{rate}rps/{name}_added: p50 {} µs, p99 {} µs",
+                pct(l, 0.5) as i64 - pct(&direct, 0.5) as i64,
+                pct(l, 0.99) as i64 - pct(&direct, 0.99) as i64
+            );
+        }
+    }
+}
+
 fn main() {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    metrics::set_global_recorder(recorder).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .expect("a runtime");
+    let dir = std::env::temp_dir().join(format!("sluice-gateway-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let llm = Process::start(&["mock", "llm", "--latency-ms", "20"]);
+    let plain = Process::gateway(&dir, "plain", &llm.base, false);
+    let limited = Process::gateway(&dir, "limited", &llm.base, true);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .tcp_nodelay(true)
+        .build()
+        .expect("a client");
     runtime.block_on(async {
-        let llm = listen(llm::router(MockLlmConfig::default())).await;
-        let config = |limit: bool| {
-            let mut api = json!({"pool": "p"});
-            if limit {
-                api["tokenLimit"] =
-                    json!({"counterKey": "{subscription}", "tokensPerMinute": 1_000_000_000u64});
-            }
-            let c: GatewayConfig = serde_json::from_value(json!({
-                "backends": {"llm": {"url": llm}},
-                "pools": {"p": {"backends": [{"id": "llm"}]}},
-                "apis": {"chat": api}}))
-            .unwrap();
-            Arc::clone(&Gateway::new(c, &|_| None, None).unwrap())
-        };
-        let plain = listen(server::router(config(false))).await;
-        let limited = listen(server::router(config(true))).await;
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(4096)
-            .tcp_nodelay(true)
-            .build()
-            .unwrap();
-        // Warm-up: tiktoken's encoder tables.
-        load_for(&client, &format!("{limited}/v1/chat/completions"), 200, 1).await;
-        for (name, url) in [
-            ("direct", &llm),
-            ("gateway", &plain),
-            ("gateway+limit", &limited),
-        ] {
-            let rps = capacity(&client, &format!("{url}/v1/chat/completions"), 32).await;
-            println!("gateway/capacity/{name}: {rps:.0} req/s (32 in flight, closed loop)");
+        rates(&client, &llm, &plain, &limited).await;
+        for (name, p) in [("direct", &llm), ("gateway", &plain), ("gateway+limit", &limited)] {
+            closed_loop(&client, &chat(&p.base), 512, 1.0).await;
+            let rps = closed_loop(&client, &chat(&p.base), 512, 3.0).await;
+            println!("gateway/closed_loop/{name}: {rps:.0} req/s (512 in flight, 20 ms backend)");
         }
-        // GATEWAY_BENCH_RATES=5000,1000 runs other rates.
-        let rates: Vec<u64> = std::env::var("GATEWAY_BENCH_RATES")
-            .ok()
-            .map(|r| r.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-            .unwrap_or_else(|| vec![1_000, 2_500, 5_000]);
-        for rate in rates {
-            // Each path is warmed at the rate first (one second), so its connection pools hold
-            // what the rate needs and the measured seconds are the steady state.
-            let mut measured = Vec::new();
-            for url in [&llm, &plain, &limited] {
-                let url = format!("{url}/v1/chat/completions");
-                load_for(&client, &url, rate, 1).await;
-                measured.push(load(&client, &url, rate).await);
-            }
-            let [direct, through, policed] = <[Vec<u64>; 3]>::try_from(measured).unwrap();
-            for (name, l) in [
-                ("direct", &direct),
-                ("gateway", &through),
-                ("gateway+limit", &policed),
-            ] {
-                if l.is_empty() {
-                    continue;
-                }
-                println!(
-                    "gateway/{rate}rps/{name}: p50 {} µs, p99 {} µs, max {} µs ({} requests)",
-                    pct(l, 0.5),
-                    pct(l, 0.99),
-                    l[l.len() - 1],
-                    l.len()
-                );
-            }
-            for (name, l) in [("gateway", &through), ("gateway+limit", &policed)] {
-                println!(
-                    "gateway/{rate}rps/{name}_overhead: p50 {} µs, p99 {} µs",
-                    pct(l, 0.5) as i64 - pct(&direct, 0.5) as i64,
-                    pct(l, 0.99) as i64 - pct(&direct, 0.99) as i64
-                );
-            }
-        }
+        println!(
+            "gateway/peak_rss: {:.0} MiB without a token limit, {:.0} MiB with one (×{:.2})",
+            plain.peak_rss_mib(),
+            limited.peak_rss_mib(),
+            limited.peak_rss_mib() / plain.peak_rss_mib().max(1.0)
+        );
+        let slow = Process::start(&["mock", "llm", "--latency-ms", "1000"]);
+        let through = Process::gateway(&dir, "slow", &slow.base, false);
+        let direct = closed_loop(&client, &chat(&slow.base), 256, 5.0).await;
+        let gateway = closed_loop(&client, &chat(&through.base), 256, 5.0).await;
+        println!(
+            "gateway/1s_backend_256_clients: direct {direct:.0} req/s, gateway {gateway:.0} req/s (×{:.3})",
+            gateway / direct
+        );
     });
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -51,7 +51,7 @@ impl Hosted {
             metrics,
         } = setup;
         let base_url = format!("http://{}", listener.local_addr()?);
-        let connectors = Connectors::build(&Wiring::new(app, true)?)?;
+        let connectors = Connectors::build(&Wiring::new(app, true, Some(data_dir))?)?;
         let settings = app_settings(app);
         let engine = Engine::new(connectors.handlers(), settings.clone())
             .with_store(store.clone())

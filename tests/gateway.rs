@@ -2,78 +2,13 @@
 //! the gateway and the mocks are the same routers `sluice gateway` and `sluice mock llm`
 //! serve, started in the test's runtime.
 
+mod support;
+
 use futures_util::future::join_all;
 use serde_json::{json, Value};
-use sluice_gateway::config::GatewayConfig;
-use sluice_gateway::{server, Gateway};
-use sluice_mocks::llm::{self, Faults, MockLlmConfig, MockLlmStats};
-use std::net::SocketAddr;
+use sluice_mocks::llm::Faults;
 use std::time::Duration;
-
-async fn listen(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    format!("http://{addr}")
-}
-
-async fn mock(name: &str, faults: Faults) -> String {
-    listen(llm::router(MockLlmConfig {
-        name: name.into(),
-        faults,
-        ..MockLlmConfig::default()
-    }))
-    .await
-}
-
-async fn gateway(config: Value) -> String {
-    let config: GatewayConfig = serde_json::from_value(config).unwrap();
-    let g = Gateway::new(config, &|_| None, None).unwrap();
-    listen(server::router(g)).await
-}
-
-async fn stats(client: &reqwest::Client, base: &str) -> MockLlmStats {
-    let r = client.get(format!("{base}/_stats")).send().await.unwrap();
-    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
-}
-
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
-    }
-}
-
-async fn chat(client: &reqwest::Client, gw: &str, body: Value, headers: &[(&str, &str)]) -> Answer {
-    let mut request = client
-        .post(format!("{gw}/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let r = request.send().await.unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let bytes = r.bytes().await.unwrap();
-    Answer {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
-}
+use support::gateway::{chat, gateway, mock, stats};
 
 fn ask(text: &str) -> Value {
     json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], "max_tokens": 20})
@@ -296,6 +231,7 @@ async fn a_stream_is_settled_from_its_final_usage_chunk() {
     .await;
     let mut body = ask("tell me a story");
     body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
     body["max_tokens"] = json!(500);
     let r = client
         .post(format!("{gw}/v1/chat/completions"))
@@ -314,7 +250,7 @@ async fn a_stream_is_settled_from_its_final_usage_chunk() {
         .filter_map(|l| l.strip_prefix("data: "))
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
         .find(|c| c["usage"].is_object())
-        .expect("the gateway asked for the usage chunk")["usage"]
+        .expect("the client asked for the usage chunk")["usage"]
         .clone();
     assert!(text.trim_end().ends_with("data: [DONE]"));
     let streamed = usage["total_tokens"].as_u64().unwrap();

@@ -36,11 +36,17 @@ pub struct Wiring<'a> {
 }
 
 impl<'a> Wiring<'a> {
-    /// The wiring of `app`; loads its `gateway.json` if present.
-    pub fn new(app: &'a App, hosting: bool) -> Result<Wiring<'a>, ConnectorError> {
+    /// The wiring of `app`; loads its `gateway.json` if present. `data_dir` is the host's
+    /// data directory, where the gateway keeps its semantic cache and quota usage (None: in
+    /// memory).
+    pub fn new(
+        app: &'a App,
+        hosting: bool,
+        data_dir: Option<&std::path::Path>,
+    ) -> Result<Wiring<'a>, ConnectorError> {
         let settings = sluice_engine::runtime::app_settings(app);
-        let gateway =
-            load_gateway(app, &settings).map_err(|e| ConnectorError::new("gateway", e))?;
+        let gateway = load_gateway(app, &settings, data_dir)
+            .map_err(|e| ConnectorError::new("gateway", e))?;
         Ok(Wiring {
             app,
             outbound: Outbound::new(settings.clone()),
@@ -51,11 +57,11 @@ impl<'a> Wiring<'a> {
     }
 }
 
-/// The app's `gateway.json`, if present. In-process, the semantic cache is kept in memory
-/// (several hosts may share one app folder; `sluice gateway` keeps it on disk).
+/// The app's `gateway.json`, if present.
 fn load_gateway(
     app: &App,
     settings: &Settings,
+    data_dir: Option<&std::path::Path>,
 ) -> Result<Option<Arc<sluice_gateway::Gateway>>, sluice_gateway::Error> {
     let path = app.root.join("gateway.json");
     if !path.exists() {
@@ -63,7 +69,7 @@ fn load_gateway(
     }
     let config = sluice_gateway::config::GatewayConfig::load(&path)?;
     let setting = |name: &str| settings(name).or_else(|| std::env::var(name).ok());
-    sluice_gateway::Gateway::new(config, &setting, None)
+    sluice_gateway::Gateway::new(config, &setting, data_dir)
         .map(Some)
         .map_err(|e| e.in_file(&path))
 }

@@ -4,6 +4,7 @@
 use super::breaker::{Breaker, Outcome};
 use super::config::{BackendConfig, BackendKind};
 use super::Operation;
+use crate::metric_definitions as metric;
 use axum::http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use sluice_http::retry_after::parse_retry_after;
@@ -15,8 +16,22 @@ pub struct Backend {
     key: Option<String>,
     base: String,
     pub breaker: Breaker,
-    /// Requests in progress at most (`maxConnections`).
-    pub gate: tokio::sync::Semaphore,
+    /// Requests in progress at most (`maxConnections`), when capped.
+    gate: Option<tokio::sync::Semaphore>,
+    queued: metrics::Gauge,
+    in_flight: metrics::Gauge,
+}
+
+/// A request's turn on a backend: counted in flight while it lives.
+pub struct Turn<'b> {
+    _permit: Option<tokio::sync::SemaphorePermit<'b>>,
+    in_flight: &'b metrics::Gauge,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.in_flight.decrement(1.0);
+    }
 }
 
 /// Token counts a backend reported.
@@ -75,10 +90,19 @@ impl Backend {
         if config.kind == BackendKind::OpenAi && matches!(parsed.path(), "" | "/") {
             base.push_str("/v1");
         }
+        let labels = [("backend", id.to_string())];
         Ok(Backend {
             id: id.to_string(),
-            breaker: Breaker::new(id, config.circuit_breaker.clone()),
-            gate: tokio::sync::Semaphore::new(config.max_connections.max(1)),
+            breaker: Breaker::new(
+                id,
+                config.circuit_breaker.clone(),
+                Duration::from_secs(config.timeout_seconds),
+            ),
+            gate: config
+                .max_connections
+                .map(|n| tokio::sync::Semaphore::new(n.max(1))),
+            queued: metrics::gauge!(metric::GATEWAY_BACKEND_QUEUED, &labels),
+            in_flight: metrics::gauge!(metric::GATEWAY_BACKEND_IN_FLIGHT, &labels),
             config,
             key,
             base,
@@ -127,6 +151,29 @@ impl Backend {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(name, v);
         }
+    }
+
+    /// Waits for a slot when the backend is capped, at most `queueTimeoutSeconds`; None
+    /// when the wait ran out.
+    pub async fn turn(&self) -> Option<Turn<'_>> {
+        let permit = match &self.gate {
+            None => None,
+            Some(gate) => match gate.try_acquire() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    self.queued.increment(1.0);
+                    let wait = Duration::from_secs(self.config.queue_timeout_seconds);
+                    let waited = tokio::time::timeout(wait, gate.acquire()).await;
+                    self.queued.decrement(1.0);
+                    Some(waited.ok()?.expect("never closed"))
+                }
+            },
+        };
+        self.in_flight.increment(1.0);
+        Some(Turn {
+            _permit: permit,
+            in_flight: &self.in_flight,
+        })
     }
 
     pub fn timeout(&self) -> Duration {

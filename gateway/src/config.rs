@@ -82,8 +82,14 @@ pub struct BackendConfig {
     pub timeout_seconds: u64,
     /// Requests waiting for this backend's answer at most (each holds a connection); more
     /// wait their turn, which under bursts costs less than opening connections. Default 128.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
+    /// Requests in progress on this backend at most; None (the default): no cap. A real
+    /// model answers in seconds, so a cap must be latency × target rate; requests over it
+    /// wait up to `queueTimeoutSeconds`, then go to another backend or get 503.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// How long a request waits for a capped backend's slot (default 30).
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout_seconds: u64,
     /// The breaker rule; none: the backend is never taken out.
     #[serde(default)]
     pub circuit_breaker: Option<BreakerConfig>,
@@ -97,8 +103,8 @@ fn default_timeout() -> u64 {
     120
 }
 
-fn default_max_connections() -> usize {
-    128
+fn default_queue_timeout() -> u64 {
+    30
 }
 
 /// A pool: backends with an optional priority (lower number = used first; default 1) and
@@ -113,6 +119,14 @@ pub struct PoolConfig {
     /// 503 or a connection error. Default: the pool's size − 1.
     #[serde(default)]
     pub retries: Option<usize>,
+    /// Statuses that send a request on to the next backend (connection errors and timeouts
+    /// always do). Default: 429, 500, 502, 503, 504.
+    #[serde(default = "default_failover_statuses")]
+    pub failover_status_codes: Vec<u16>,
+}
+
+fn default_failover_statuses() -> Vec<u16> {
+    vec![429, 500, 502, 503, 504]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,6 +248,11 @@ pub struct TokenLimitConfig {
     /// call. Default true; false counts only what responses report (requests can overshoot).
     #[serde(default = "yes")]
     pub estimate_prompt_tokens: bool,
+    /// The completion tokens reserved for a request without `max_tokens`; None (the
+    /// default): the 95th percentile of the last completions of that model and counter key,
+    /// and before any is seen, what is left of the limit (the first request runs alone).
+    #[serde(default)]
+    pub completion_tokens_estimate: Option<u64>,
     /// Header names. Defaults: `x-sluice-remaining-tokens`, `x-sluice-remaining-quota-tokens`,
     /// `x-sluice-tokens-consumed`, `Retry-After`.
     #[serde(default = "remaining_header")]
@@ -363,7 +382,8 @@ impl GatewayConfig {
                     deployment: None,
                     api_version: default_api_version(),
                     timeout_seconds: default_timeout(),
-                    max_connections: default_max_connections(),
+                    max_connections: None,
+                    queue_timeout_seconds: default_queue_timeout(),
                     circuit_breaker: None,
                 },
             );
@@ -378,6 +398,7 @@ impl GatewayConfig {
             PoolConfig {
                 backends: members,
                 retries: None,
+                failover_status_codes: default_failover_statuses(),
             },
         );
         config.apis.insert(
@@ -411,6 +432,14 @@ impl GatewayConfig {
         for (name, api) in &self.apis {
             if !self.pools.contains_key(&api.pool) {
                 return Err(format!("apis.{name}.pool: no pool '{}'", api.pool));
+            }
+            for status in &self.pools[&api.pool].failover_status_codes {
+                if !(100..=599).contains(status) {
+                    return Err(format!(
+                        "pools.{}.failoverStatusCodes: {status} is not an HTTP status",
+                        api.pool
+                    ));
+                }
             }
             if let Some(l) = &api.token_limit {
                 if l.tokens_per_minute.is_none() && l.token_quota.is_none() {

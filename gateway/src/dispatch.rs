@@ -2,6 +2,7 @@
 //! retries, and on the way back settlement, metrics and cache store.
 
 use super::backend::{retry_after, Backend, Usage};
+use super::breaker::Admission;
 use super::cache::Lookup;
 use super::key::KeyContext;
 use super::limit::{Refusal, Remaining, Reservation};
@@ -125,6 +126,10 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
     }
     // 2. The token limit.
     let mut forwarded = request.body.clone();
+    let client_asked_usage = body
+        .as_ref()
+        .and_then(|b| b.pointer("/stream_options/include_usage"))
+        == Some(&Value::Bool(true));
     if streaming {
         if let Some(b) = body.as_mut() {
             // Without this, streams carry no usage and could not be settled.
@@ -135,20 +140,29 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
         }
     }
     // tiktoken costs tens of µs: only a token limit needs the estimate before the call.
-    let estimate = match (&api.limit, &body) {
-        (Some(_), Some(b)) => estimate(&request.operation, &facts.model, b),
-        _ => 0,
+    let (prompt, max_completion) = match (&api.limit, &body) {
+        (Some(_), Some(b)) => prompt_estimate(&request.operation, &facts.model, b),
+        _ => (0, None),
     };
+    let estimate = prompt.saturating_add(max_completion.unwrap_or(0));
     let mut reservation = None;
     let mut remaining = Remaining::default();
     if let Some((limiter, key, config)) = &api.limit {
         let counter = key.render(&facts.context(""));
-        let reserve = if config.estimate_prompt_tokens {
-            estimate
+        let prompt = if config.estimate_prompt_tokens {
+            prompt
         } else {
             0
         };
-        match limiter.reserve(&counter, reserve) {
+        // A chat without max_tokens reserves the completion estimate (None: none known yet,
+        // and the request reserves what is left).
+        let reserve = match (&request.operation, max_completion) {
+            (Operation::ChatCompletions, None) => limiter
+                .completion_estimate(&counter, &facts.model)
+                .map(|c| prompt.saturating_add(c)),
+            (_, completion) => Some(prompt.saturating_add(completion.unwrap_or(0))),
+        };
+        match limiter.reserve(&counter, reserve, prompt) {
             Ok((r, left)) => {
                 reservation = Some(r);
                 remaining = left;
@@ -193,7 +207,7 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
         return GatewayResponse {
             status,
             headers,
-            body: ResponseBody::Stream(metered(response, settle)),
+            body: ResponseBody::Stream(metered(response, settle, client_asked_usage)),
         };
     }
     let bytes = match response.bytes().await {
@@ -250,17 +264,19 @@ fn facts(api: &str, request: &GatewayRequest, model: &str) -> Facts {
     }
 }
 
-/// Prompt estimate plus the completion budget.
 fn bad_request(message: String) -> GatewayResponse {
     GatewayResponse::error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
 }
 
-fn estimate(operation: &Operation, model: &str, body: &Value) -> u64 {
+/// The prompt estimate, and the completion budget the request names.
+fn prompt_estimate(operation: &Operation, model: &str, body: &Value) -> (u64, Option<u64>) {
     match operation {
-        Operation::ChatCompletions => tokens::chat_prompt(model, body)
-            .saturating_add(tokens::max_completion(body).unwrap_or(0)),
-        Operation::Embeddings => tokens::embeddings_input(model, body),
-        Operation::Function(_) => 0,
+        Operation::ChatCompletions => (
+            tokens::chat_prompt(model, body),
+            tokens::max_completion(body),
+        ),
+        Operation::Embeddings => (tokens::embeddings_input(model, body), Some(0)),
+        Operation::Function(_) => (0, Some(0)),
     }
 }
 
@@ -309,8 +325,10 @@ fn release(api: &Api, reservation: Option<Reservation>) {
     }
 }
 
-/// Sends the request to the pool's backends until one answers with something other than
-/// 429, 503 or a connection error, or the retries run out.
+/// Sends the request to the pool's backends, each at most once, until one answers with a
+/// status that is not one of the pool's failover statuses, or the retries run out. A
+/// half-open backend takes only its one probe; a capped backend that has no slot within its
+/// queue timeout is passed over like a failed one.
 async fn forward<'g>(
     gw: &'g Gateway,
     api: &Api,
@@ -318,12 +336,14 @@ async fn forward<'g>(
     facts: &Facts,
     body: Bytes,
 ) -> Result<(&'g Backend, reqwest::Response), GatewayResponse> {
-    let mut tried: Vec<usize> = Vec::new();
+    // Backends out of this request: tried, or half-open with another request probing.
+    let mut passed: Vec<usize> = Vec::new();
+    let mut attempts = 0;
     let mut last: Option<GatewayResponse> = None;
-    for _ in 0..=api.pool.retries {
+    while attempts <= api.pool.retries {
         let now = Instant::now();
         let chosen = api.pool.select(|i| {
-            if tried.contains(&i) {
+            if passed.contains(&i) {
                 Some(Duration::MAX)
             } else {
                 gw.backends[i].breaker.open_for(now)
@@ -331,39 +351,34 @@ async fn forward<'g>(
         });
         let i = match chosen {
             Ok(i) => i,
-            Err(wait) => {
-                return Err(last.unwrap_or_else(|| unavailable(wait)));
-            }
+            Err(wait) => return Err(last.unwrap_or_else(|| unavailable(wait))),
         };
-        tried.push(i);
+        passed.push(i);
         let backend = &gw.backends[i];
-        let mut headers = outgoing_headers(request);
-        backend.auth(&mut headers);
-        let _permit = backend.gate.acquire().await.expect("never closed");
-        let sent = gw
-            .client
-            .request(
-                request.method.clone(),
-                backend.url(
-                    &request.operation,
-                    request.deployment.as_deref().or(Some(&facts.model)
-                        .filter(|m| !m.is_empty())
-                        .map(|m| m.as_str())),
-                ),
-            )
-            .headers(headers)
-            .timeout(backend.timeout())
-            .body(body.clone())
-            .send()
-            .await;
+        let probe = match backend.breaker.admit(now) {
+            Admission::Refused => continue,
+            Admission::Probe => ProbeGuard(Some(&backend.breaker)),
+            Admission::Request => ProbeGuard(None),
+        };
+        attempts += 1;
+        let Some(turn) = backend.turn().await else {
+            drop(probe);
+            failed_over(api, backend, "queue_timeout");
+            last = Some(queue_timeout(backend));
+            continue;
+        };
+        let sent = send(gw, backend, request, facts, body.clone()).await;
+        drop(turn);
+        probe.answered();
         match sent {
             Ok(response) => {
                 let status = response.status().as_u16();
                 backend.record_status(status, response.headers());
-                if status != 429 && status != 503 {
+                if !api.pool.fails_over(status) {
                     return Ok((backend, response));
                 }
-                metrics::counter!(metric::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => status.to_string()).increment(1);
+                let reason = status.to_string();
+                failed_over(api, backend, &reason);
                 let mut headers = pass_headers(response.headers());
                 set(&mut headers, "x-sluice-backend", &backend.id);
                 let bytes = response.bytes().await.unwrap_or_default();
@@ -375,7 +390,7 @@ async fn forward<'g>(
             }
             Err(e) => {
                 backend.record_error(&e);
-                metrics::counter!(metric::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => "error").increment(1);
+                failed_over(api, backend, "error");
                 last = Some(GatewayResponse::error(
                     StatusCode::BAD_GATEWAY,
                     "backend_unreachable",
@@ -384,7 +399,73 @@ async fn forward<'g>(
             }
         }
     }
-    Err(last.expect("at least one attempt"))
+    Err(last.unwrap_or_else(|| unavailable(Duration::from_secs(1))))
+}
+
+/// One call to one backend, up to its response headers.
+async fn send(
+    gw: &Gateway,
+    backend: &Backend,
+    request: &GatewayRequest,
+    facts: &Facts,
+    body: Bytes,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut headers = outgoing_headers(request);
+    backend.auth(&mut headers);
+    let deployment = request
+        .deployment
+        .as_deref()
+        .or(Some(facts.model.as_str()).filter(|m| !m.is_empty()));
+    gw.client
+        .request(
+            request.method.clone(),
+            backend.url(&request.operation, deployment),
+        )
+        .headers(headers)
+        .timeout(backend.timeout())
+        .body(body)
+        .send()
+        .await
+}
+
+/// A half-open backend's probe: if the request is dropped before the backend answers (its
+/// client left), the next request probes instead.
+struct ProbeGuard<'b>(Option<&'b super::breaker::Breaker>);
+
+impl ProbeGuard<'_> {
+    /// The backend answered (or failed): the breaker has its outcome.
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(breaker) = self.0 {
+            breaker.abandon_probe();
+        }
+    }
+}
+
+/// Counts a request sent on from `backend`, and its answer there.
+fn failed_over(api: &Api, backend: &Backend, reason: &str) {
+    metrics::counter!(metric::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => reason.to_string()).increment(1);
+    metrics::counter!(metric::GATEWAY_FAILOVERS, "api" => api.name.clone(), "backend" => backend.id.clone(), "reason" => reason.to_string()).increment(1);
+}
+
+/// 503 when a capped backend had no slot within its queue timeout (and no other backend
+/// took the request).
+fn queue_timeout(backend: &Backend) -> GatewayResponse {
+    let mut r = GatewayResponse::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_busy",
+        format!(
+            "backend '{}' had no free connection (maxConnections) within {} s",
+            backend.id, backend.config.queue_timeout_seconds
+        ),
+    );
+    set(&mut r.headers, "retry-after", "1");
+    r
 }
 
 /// The client's headers a backend gets: for a model, the content type and `accept`; for a

@@ -24,8 +24,8 @@ pub enum Error {
     /// (`pools.main: a pool has 1 to 30 backends`).
     #[error("{0}")]
     Invalid(String),
-    /// The semantic cache's store could not be opened.
-    #[error("semantic cache store in {dir}: {cause}")]
+    /// The gateway's store (semantic cache, quota usage) could not be opened.
+    #[error("gateway store in {dir}: {cause}")]
     Store { dir: PathBuf, cause: sled::Error },
 }
 

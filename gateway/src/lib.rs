@@ -3,11 +3,14 @@
 //! A request names an API (`gateway.json`); it passes, in order:
 //! 1. the semantic cache ([`cache`]): an exact or a similar prompt within the same `vary-by`
 //!    partition and the same sampling parameters is answered from cache;
-//! 2. the token limit ([`limit`]): the prompt estimate ([`tokens`]) plus `max_tokens` is
-//!    reserved per counter key ([`key`]), 429 over the rate, 403 over the quota;
+//! 2. the token limit ([`limit`]): the prompt estimate ([`tokens`]) plus `max_tokens`, or
+//!    the completion estimate learnt per model and key, is reserved per counter key
+//!    ([`key`]), 429 over the rate, 403 over the quota;
 //! 3. the pool ([`pool`]): a backend is chosen by priority and weight, skipping those whose
-//!    breaker ([`breaker`]) is open; a 429, 503 or connection error sends the request to
-//!    another backend, so a client sees a 429 only when no backend has capacity;
+//!    breaker ([`breaker`]) is open and taking a half-open one only as its one probe; a
+//!    failover status (429, 500, 502, 503, 504 by default) or a connection error sends the
+//!    request on to a backend it has not tried, so a client sees one only when no backend
+//!    is left; backends are uncapped unless `maxConnections` says otherwise;
 //! 4. on the way back the reservation is settled against `usage` (the final chunk of a
 //!    stream, [`stream`]), token metrics are counted, and a cache miss is stored.
 //!
@@ -103,6 +106,26 @@ impl GatewayResponse {
     }
 }
 
+/// Whether an API keeps something in the gateway's store: its semantic cache, or its token
+/// quota's usage.
+fn keeps_state(api: &config::ApiConfig) -> bool {
+    api.semantic_cache.is_some()
+        || api
+            .token_limit
+            .as_ref()
+            .is_some_and(|l| l.token_quota.is_some())
+}
+
+/// The tree where an API's quota usage survives restarts.
+fn quota_tree(db: Option<&sled::Db>, api: &str) -> Result<Option<sled::Tree>, Error> {
+    let Some(db) = db else {
+        return Ok(None);
+    };
+    db.open_tree(format!("quota:{api}"))
+        .map(Some)
+        .map_err(|e| Error::Invalid(format!("apis.{api}: the quota store: {e}")))
+}
+
 /// An API, compiled: its pool and policies.
 pub(crate) struct Api {
     name: String,
@@ -146,7 +169,7 @@ impl Gateway {
         }
         let index = |id: &str| backends.iter().position(|b| b.id == id).expect("checked");
         let db = match data {
-            Some(dir) if config.apis.values().any(|a| a.semantic_cache.is_some()) => Some(
+            Some(dir) if config.apis.values().any(keeps_state) => Some(
                 sled::open(dir.join("gateway-cache")).map_err(|cause| Error::Store {
                     dir: dir.to_path_buf(),
                     cause,
@@ -158,7 +181,7 @@ impl Gateway {
         for (name, a) in &config.apis {
             let limit = match &a.token_limit {
                 Some(l) => Some((
-                    limit::TokenLimiter::new(l),
+                    limit::TokenLimiter::new(l, quota_tree(db.as_ref(), name)?),
                     KeyTemplate::parse(&l.counter_key)
                         .map_err(|e| format!("apis.{name}.tokenLimit.counterKey: {e}"))?,
                     l.clone(),

@@ -18,6 +18,8 @@ pub struct Pool {
     groups: Vec<Group>,
     pub retries: usize,
     pub size: usize,
+    /// Statuses that send a request on to the next backend.
+    failover: Vec<u16>,
 }
 
 impl Pool {
@@ -46,7 +48,13 @@ impl Pool {
             groups,
             retries: config.retries.unwrap_or(size.saturating_sub(1)),
             size,
+            failover: config.failover_status_codes.clone(),
         }
+    }
+
+    /// Whether a backend's `status` sends the request on to the next backend.
+    pub fn fails_over(&self, status: u16) -> bool {
+        self.failover.contains(&status)
     }
 
     /// The next backend to try: from the first group with an available backend, by weight.

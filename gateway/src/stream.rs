@@ -1,6 +1,8 @@
 //! Settlement after a call, and streams metered as they pass: the SSE chunks go to the
 //! client unchanged while the final chunk's `usage` (asked for with
-//! `stream_options.include_usage`) settles the token reservation when the stream ends.
+//! `stream_options.include_usage`) settles the token reservation when the stream ends. When
+//! the client did not ask for usage itself, that usage-only chunk is consumed here and not
+//! forwarded (some SDKs fail on a chunk without choices).
 //! A stream that ends without usage (the client left mid-stream, the backend cut it off, or
 //! it ignores the option) is counted as its prompt estimate plus the tokens of the
 //! completion text that passed, and never below its reservation: limits never under-count
@@ -56,7 +58,14 @@ impl Settle {
             return None;
         };
         let used = match usage {
-            Some(u) => u.total,
+            Some(u) => {
+                if self.facts.operation == "chat.completions" {
+                    limiter.observe_completion(r.key(), &self.facts.model, u.completion);
+                }
+                u.total
+            }
+            // A cold reservation is what was left of the limit, far above the call's use.
+            None if r.is_cold() => self.estimate,
             None => r.reserved,
         };
         Some(limiter.settle(r, used))
@@ -64,29 +73,48 @@ impl Settle {
 }
 
 /// The backend's event stream, passed through, with the usage chunk read on the way.
+/// `client_asked_usage`: the client's own `stream_options.include_usage`; without it the
+/// usage-only chunk is held back.
 pub(super) fn metered(
     response: reqwest::Response,
     settle: Settle,
+    client_asked_usage: bool,
 ) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
     let state = Tap {
         line: Vec::new(),
         usage: None,
         completion: String::new(),
         settle: Some(settle),
+        filter: (!client_asked_usage).then(Filter::default),
     };
     // Chunks as they arrive; the tap (and its settlement) lives as long as the stream.
     futures_util::stream::unfold(Some((response, state)), |open| async move {
         let (mut response, mut tap) = open?;
-        match response.chunk().await {
-            Ok(Some(bytes)) => {
-                tap.feed(&bytes);
-                Some((Ok(bytes), Some((response, tap))))
+        loop {
+            match response.chunk().await {
+                Ok(Some(bytes)) => {
+                    let out = tap.feed(bytes);
+                    if !out.is_empty() {
+                        return Some((Ok(out), Some((response, tap))));
+                    }
+                }
+                Ok(None) => {
+                    let rest = tap.finish();
+                    return (!rest.is_empty()).then_some((Ok(rest), None));
+                }
+                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
             }
-            Ok(None) => None,
-            Err(e) => Some((Err(std::io::Error::other(e)), None)),
         }
     })
     .boxed()
+}
+
+/// What goes on to a client that did not ask for usage: every line but the usage-only
+/// chunk's (and the blank line that ends it).
+#[derive(Default)]
+struct Filter {
+    out: Vec<u8>,
+    dropped_event: bool,
 }
 
 /// Reads SSE lines for `usage`; settles when dropped (the stream ended or the client left).
@@ -96,31 +124,84 @@ struct Tap {
     /// The completion text seen so far, to count when no usage arrives.
     completion: String,
     settle: Option<Settle>,
+    filter: Option<Filter>,
 }
 
 impl Tap {
-    fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+    /// Reads a chunk; returns what the client gets of it (all of it, unless filtering).
+    fn feed(&mut self, bytes: Bytes) -> Bytes {
+        for &b in bytes.iter() {
             if b != b'\n' {
                 self.line.push(b);
                 continue;
             }
             let line = std::mem::take(&mut self.line);
-            let Some(data) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            let data = data.trim_ascii();
-            if data.is_empty() || data == b"[DONE]" {
-                continue;
+            let usage_only = self.read(&line);
+            if let Some(f) = &mut self.filter {
+                f.line(&line, usage_only, true);
             }
-            if let Ok(chunk) = serde_json::from_slice::<Value>(data) {
-                if let Some(u) = Usage::from_body(&chunk) {
-                    self.usage = Some(u);
-                }
-                if self.usage.is_none() {
-                    self.seen(&chunk);
-                }
-            }
+        }
+        match &mut self.filter {
+            None => bytes,
+            Some(f) => Bytes::from(std::mem::take(&mut f.out)),
+        }
+    }
+
+    /// The end of the stream: a last line without its newline is read, and when filtering,
+    /// forwarded.
+    fn finish(&mut self) -> Bytes {
+        let line = std::mem::take(&mut self.line);
+        let usage_only = !line.is_empty() && self.read(&line);
+        let Some(f) = &mut self.filter else {
+            return Bytes::new();
+        };
+        if !line.is_empty() {
+            f.line(&line, usage_only, false);
+        }
+        Bytes::from(std::mem::take(&mut f.out))
+    }
+
+    /// Reads one SSE line for usage and completion text; true for a usage-only chunk.
+    fn read(&mut self, line: &[u8]) -> bool {
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return false;
+        };
+        let data = data.trim_ascii();
+        if data.is_empty() || data == b"[DONE]" {
+            return false;
+        }
+        let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
+            return false;
+        };
+        let usage = Usage::from_body(&chunk);
+        if usage.is_some() {
+            self.usage = usage;
+        }
+        if self.usage.is_none() {
+            self.seen(&chunk);
+        }
+        usage.is_some()
+            && chunk
+                .get("choices")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+    }
+}
+
+impl Filter {
+    fn line(&mut self, line: &[u8], usage_only: bool, newline: bool) {
+        if usage_only {
+            self.dropped_event = true;
+            return;
+        }
+        if self.dropped_event && line.trim_ascii().is_empty() {
+            self.dropped_event = false;
+            return;
+        }
+        self.dropped_event = false;
+        self.out.extend_from_slice(line);
+        if newline {
+            self.out.push(b'\n');
         }
     }
 }
@@ -156,7 +237,11 @@ impl Tap {
     /// completion that passed, at least the reservation.
     fn counted(&self, settle: &Settle) -> Usage {
         let completion = super::tokens::count(&settle.facts.model, &self.completion);
-        let reserved = settle.reservation.as_ref().map_or(0, |r| r.reserved);
+        let reserved = settle
+            .reservation
+            .as_ref()
+            .filter(|r| !r.is_cold())
+            .map_or(0, |r| r.reserved);
         let total = settle.estimate.saturating_add(completion).max(reserved);
         Usage {
             prompt: settle.estimate,

@@ -72,7 +72,7 @@ pub fn run(
         // A paused clock jumps ahead whenever every task waits: waits take no real time.
         runtime.block_on(async { tokio::time::pause() });
     }
-    let connectors = Connectors::build(&Wiring::new(&app, false)?)?;
+    let connectors = Connectors::build(&Wiring::new(&app, false, None)?)?;
     let mut engine = Engine::new(connectors.handlers(), app_settings(&app));
     if let Some(dir) = data {
         std::fs::create_dir_all(dir)?;

@@ -37,7 +37,7 @@ fn app() -> App {
 async fn a_connector_from_its_own_folder_and_one_line() {
     let app = app();
     let connectors = [BUILTIN, &[ticker::build]].concat(); // the registration line
-    let wiring = Wiring::new(&app, true).unwrap();
+    let wiring = Wiring::new(&app, true, None).unwrap();
     let connectors = Connectors::build_with(&wiring, &connectors).unwrap();
     let engine = Engine::new(connectors.handlers(), app_settings(&app));
     let host = Arc::new(Host::new(&app, engine, 100).unwrap());

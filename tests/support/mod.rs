@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod amqp;
+pub mod gateway;
 pub mod kafka;
 
 use serde_json::Value;

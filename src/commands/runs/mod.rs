@@ -235,7 +235,7 @@ fn resubmit(
         .enable_all()
         .build()?;
     let record = runtime.block_on(async {
-        let connectors = Connectors::build(&Wiring::new(&app, false)?)?;
+        let connectors = Connectors::build(&Wiring::new(&app, false, None)?)?;
         let engine = Engine::new(connectors.handlers(), app_settings(&app)).with_store(store);
         let host = Arc::new(Host::new(&app, engine, usize::MAX >> 8).map_err(|e| anyhow!("{e}"))?);
         connectors.attach(&host);
