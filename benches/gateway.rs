@@ -2,10 +2,11 @@
 //! load generator here, `sluice gateway` (with and without a token limit) and the mock, all
 //! on this machine's two cores over loopback.
 //!
-//! 1. Open loop at 200, 1,000 and 3,000 req/s (`GATEWAY_BENCH_RATES`) on a 20 ms backend:
-//!    request i is sent at t0 + i/rate whatever came before, and timed from its send;
-//!    p50/p99 straight to the mock and through the gateway, and the difference.
-//! 2. Closed loop: the most requests per second with 512 always in flight.
+//! 1. Closed loop: the most requests per second with 512 always in flight on a 20 ms
+//!    backend, and the CPU each request costs the process that serves it.
+//! 2. Open loop at 200, 1,000 and 3,000 req/s (`GATEWAY_BENCH_RATES`): request i is sent at
+//!    t0 + i/rate whatever came before, and timed from its send; p50/p99 straight to the
+//!    mock and through the gateway, and the difference.
 //! 3. Real model latency: a backend answering in 1 s, 256 clients in a closed loop,
 //!    direct and through the gateway with its defaults.
 //! 4. Memory: the peak RSS of the gateway with a token limit and without, after the same load.
@@ -69,6 +70,21 @@ impl Process {
         let path = dir.join(format!("{name}.json"));
         std::fs::write(&path, config.to_string()).expect("written");
         Process::start(&["gateway", "--config", path.to_str().expect("UTF-8")])
+    }
+
+    /// CPU time used so far (user + system), in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let ticks: Vec<f64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        ticks.iter().sum::<f64>() / 100.0
     }
 
     /// Peak resident memory (VmHWM), in MiB.
@@ -242,12 +258,16 @@ fn main() {
         .build()
         .expect("a client");
     runtime.block_on(async {
-        rates(&client, &llm, &plain, &limited).await;
         for (name, p) in [("direct", &llm), ("gateway", &plain), ("gateway+limit", &limited)] {
             closed_loop(&client, &chat(&p.base), 512, 1.0).await;
+            let cpu = p.cpu_seconds();
             let rps = closed_loop(&client, &chat(&p.base), 512, 3.0).await;
-            println!("gateway/closed_loop/{name}: {rps:.0} req/s (512 in flight, 20 ms backend)");
+            let per_request = (p.cpu_seconds() - cpu) / (rps * 3.0) * 1e6;
+            println!(
+                "gateway/closed_loop/{name}: {rps:.0} req/s (512 in flight, 20 ms backend), {per_request:.0} µs CPU per request in its process"
+            );
         }
+        rates(&client, &llm, &plain, &limited).await;
         println!(
             "gateway/peak_rss: {:.0} MiB without a token limit, {:.0} MiB with one (×{:.2})",
             plain.peak_rss_mib(),

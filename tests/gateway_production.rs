@@ -226,3 +226,46 @@ async fn backends_are_uncapped_unless_configured_and_a_cap_times_out_with_503() 
     assert_eq!(busy[0].header("retry-after"), "1");
     assert_eq!(busy[0].body["error"]["code"], "backend_busy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_quota_stays_spent_after_the_gateway_is_killed_and_restarted() {
+    let client = reqwest::Client::new();
+    let backend = mock_with(llm("llm", 0, 10, Faults::default())).await;
+    let dir = std::env::temp_dir().join(format!("sluice-quota-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gateway.json");
+    std::fs::write(
+        &config,
+        json!({"backends": {"llm": {"url": backend}},
+            "pools": {"p": {"backends": [{"id": "llm"}]}},
+            "apis": {"chat": {"pool": "p", "tokenLimit": {"counterKey": "team",
+                "tokenQuota": 100, "tokenQuotaPeriod": "Monthly"}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let mut gw = support::gateway::sluice_gateway(&config, &data);
+    let mut body = ask("spend the quota");
+    body["max_tokens"] = json!(10);
+    let mut passed = 0;
+    loop {
+        let a = chat(&client, &gw.base, body.clone(), &[]).await;
+        match a.status {
+            200 => passed += 1,
+            403 => break,
+            other => panic!("{other}: {}", a.body),
+        }
+        assert!(passed < 20, "the quota never ran out");
+    }
+    assert!(passed >= 2, "{passed} requests fitted in 100 tokens");
+    // Usage reaches the disk within sled's flush interval (half a second); then a crash.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gw.child.kill().unwrap();
+    gw.child.wait().unwrap();
+    let gw = support::gateway::sluice_gateway(&config, &data);
+    let a = chat(&client, &gw.base, body, &[]).await;
+    assert_eq!(a.status, 403, "the quota is still spent: {}", a.body);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}

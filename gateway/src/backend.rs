@@ -20,6 +20,9 @@ pub struct Backend {
     gate: Option<tokio::sync::Semaphore>,
     queued: metrics::Gauge,
     in_flight: metrics::Gauge,
+    /// The chat and embeddings URLs, parsed once, when no request's deployment changes them
+    /// (parsing a URL, IDNA included, is a visible share of a request's cost).
+    fixed: Option<(reqwest::Url, reqwest::Url)>,
 }
 
 /// A request's turn on a backend: counted in flight while it lives.
@@ -91,7 +94,7 @@ impl Backend {
             base.push_str("/v1");
         }
         let labels = [("backend", id.to_string())];
-        Ok(Backend {
+        let mut backend = Backend {
             id: id.to_string(),
             breaker: Breaker::new(
                 id,
@@ -106,7 +109,26 @@ impl Backend {
             config,
             key,
             base,
-        })
+            fixed: None,
+        };
+        if backend.config.kind != BackendKind::AzureOpenAi || backend.config.deployment.is_some() {
+            let parse = |op| reqwest::Url::parse(&backend.url(&op, None)).ok();
+            backend.fixed = parse(Operation::ChatCompletions).zip(parse(Operation::Embeddings));
+        }
+        Ok(backend)
+    }
+
+    /// The parsed URL of `operation` on this backend ([`Backend::url`]).
+    pub fn target(
+        &self,
+        operation: &Operation,
+        deployment: Option<&str>,
+    ) -> Result<reqwest::Url, url::ParseError> {
+        match (&self.fixed, operation) {
+            (Some((chat, _)), Operation::ChatCompletions) => Ok(chat.clone()),
+            (Some((_, embeddings)), Operation::Embeddings) => Ok(embeddings.clone()),
+            _ => reqwest::Url::parse(&self.url(operation, deployment)),
+        }
     }
 
     /// The URL of `operation` on this backend; `deployment` is the request's (Azure paths)

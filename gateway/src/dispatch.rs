@@ -45,7 +45,7 @@ impl Facts {
     }
 }
 
-pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayResponse {
+pub(super) async fn call(gw: &Gateway, mut request: GatewayRequest) -> GatewayResponse {
     let api_name = request
         .api
         .clone()
@@ -58,7 +58,7 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
         );
     };
     if !gw.subscription_keys.is_empty() {
-        let facts = facts(&api.name, &request, "");
+        let facts = facts(&api.name, &request, "", request.headers.clone());
         let key = facts.context("").subscription().to_string();
         let known = gw.subscription_keys.iter().map(String::as_str);
         if !sluice_http::secrets::matches_any(key.as_bytes(), known) {
@@ -99,7 +99,9 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
             };
         }
     }
-    let facts = facts(&api.name, &request, &model);
+    // The request's headers move into the facts the policies read (no copy per request).
+    let headers = std::mem::take(&mut request.headers);
+    let facts = facts(&api.name, &request, &model, headers);
     // 1. The semantic cache.
     let mut lookup = None;
     if let (Some(cache), Some(b), Operation::ChatCompletions) =
@@ -253,12 +255,12 @@ pub(super) async fn call(gw: &Gateway, request: GatewayRequest) -> GatewayRespon
     }
 }
 
-fn facts(api: &str, request: &GatewayRequest, model: &str) -> Facts {
+fn facts(api: &str, request: &GatewayRequest, model: &str, headers: HeaderMap) -> Facts {
     Facts {
         api: api.to_string(),
         operation: request.operation.name(),
         model: model.to_string(),
-        headers: request.headers.clone(),
+        headers,
         client_ip: request.client_ip,
         workflow: request.workflow.clone(),
     }
@@ -367,7 +369,22 @@ async fn forward<'g>(
             last = Some(queue_timeout(backend));
             continue;
         };
-        let sent = send(gw, backend, request, facts, body.clone()).await;
+        let deployment = request
+            .deployment
+            .as_deref()
+            .or(Some(facts.model.as_str()).filter(|m| !m.is_empty()));
+        let url = match backend.target(&request.operation, deployment) {
+            Ok(url) => url,
+            Err(e) => {
+                last = Some(GatewayResponse::error(
+                    StatusCode::BAD_GATEWAY,
+                    "backend_url",
+                    format!("backend '{}': no URL for this request: {e}", backend.id),
+                ));
+                continue;
+            }
+        };
+        let sent = send(gw, backend, request, &facts.headers, url, body.clone()).await;
         drop(turn);
         probe.answered();
         match sent {
@@ -407,20 +424,14 @@ async fn send(
     gw: &Gateway,
     backend: &Backend,
     request: &GatewayRequest,
-    facts: &Facts,
+    headers: &HeaderMap,
+    url: reqwest::Url,
     body: Bytes,
 ) -> Result<reqwest::Response, reqwest::Error> {
-    let mut headers = outgoing_headers(request);
+    let mut headers = outgoing_headers(&request.operation, headers);
     backend.auth(&mut headers);
-    let deployment = request
-        .deployment
-        .as_deref()
-        .or(Some(facts.model.as_str()).filter(|m| !m.is_empty()));
     gw.client
-        .request(
-            request.method.clone(),
-            backend.url(&request.operation, deployment),
-        )
+        .request(request.method.clone(), url)
         .headers(headers)
         .timeout(backend.timeout())
         .body(body)
@@ -470,10 +481,10 @@ fn queue_timeout(backend: &Backend) -> GatewayResponse {
 
 /// The client's headers a backend gets: for a model, the content type and `accept`; for a
 /// function, everything but the client's credentials and the connection's own headers.
-fn outgoing_headers(request: &GatewayRequest) -> HeaderMap {
+fn outgoing_headers(operation: &Operation, client: &HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    if matches!(request.operation, Operation::Function(_)) {
-        for (name, value) in &request.headers {
+    if matches!(operation, Operation::Function(_)) {
+        for (name, value) in client {
             let n = name.as_str();
             let own = [
                 "host",
@@ -492,7 +503,7 @@ fn outgoing_headers(request: &GatewayRequest) -> HeaderMap {
         return headers;
     }
     set(&mut headers, "content-type", "application/json");
-    if let Some(accept) = request.headers.get("accept") {
+    if let Some(accept) = client.get("accept") {
         headers.insert("accept", accept.clone());
     }
     headers
