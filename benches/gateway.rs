@@ -276,7 +276,10 @@ fn main() {
         );
         let slow = Process::start(&["mock", "llm", "--latency-ms", "1000"]);
         let through = Process::gateway(&dir, "slow", &slow.base, false);
+        // A round first on each path, so both measure with their connections open.
+        closed_loop(&client, &chat(&slow.base), 256, 1.5).await;
         let direct = closed_loop(&client, &chat(&slow.base), 256, 5.0).await;
+        closed_loop(&client, &chat(&through.base), 256, 1.5).await;
         let gateway = closed_loop(&client, &chat(&through.base), 256, 5.0).await;
         println!(
             "gateway/1s_backend_256_clients: direct {direct:.0} req/s, gateway {gateway:.0} req/s (×{:.3})",

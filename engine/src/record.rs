@@ -1,6 +1,6 @@
 //! What a run leaves behind: the record of each action (nested by container, with iterations
-//! and retries) and of the run. The same shape is printed by `sluice invoke` and, later,
-//! stored in run history.
+//! and retries) and of the run. The same shape is printed by `sluice invoke`, stored in run
+//! history and served by `sluice runs` and the management API.
 
 use crate::definition::{ActionType, RunStatus};
 use crate::expr::value::Map;

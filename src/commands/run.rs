@@ -1,8 +1,8 @@
 //! `sluice run [APP_DIR]`: hosts an app — its triggers start runs — and shows live rates.
 //!
-//! Recurrence and SlidingWindow triggers are hosted here; Request, Event Hubs / Kafka and
-//! Service Bus / AMQP triggers are hosted by their connectors as they land, and until then
-//! `run` says so for each workflow.
+//! The hosting itself is [`crate::app_host`]: Recurrence and SlidingWindow triggers run in
+//! the engine's host, Request, Event Hubs / Kafka and Service Bus / AMQP triggers in their
+//! connectors. This file adds the banner, the live status line and the way out.
 
 use crate::app_host::{Hosted, Setup};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
