@@ -170,7 +170,14 @@ fn every_acknowledged_request_runs_exactly_once_across_ten_kills() {
     let ids: HashSet<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
     for (key, count) in &keys {
         let run = key.split('/').next().unwrap();
-        assert!(ids.contains(run), "a call from a run not in history: {key}");
+        if !ids.contains(run) {
+            // Say whether the store lost the run or only its workflow index.
+            let by_id = try_request_with(&last.base, "GET", &format!("{api}/{run}"), None, "");
+            panic!(
+                "a call from a run not in the workflow's history: {key}; by id: {:?}",
+                by_id.map(|(status, _, body)| (status, body))
+            );
+        }
         // A call repeats only when a kill cut its run short (the same idempotency key).
         let kills = in_flight_at_kills.get(run).copied().unwrap_or(0);
         assert!(

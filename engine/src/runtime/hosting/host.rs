@@ -332,8 +332,11 @@ impl Host {
             for (ticket, outputs, id, event, recorded) in fresh {
                 let start = match recorded {
                     Some(recorded) => {
+                        // A run whose admission could not be made durable is not acknowledged,
+                        // so it must not act either.
                         if let Err(e) = recorded.commit.await {
                             durable = Err(e.to_string());
+                            continue;
                         }
                         Some(recorded.start)
                     }
