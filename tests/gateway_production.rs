@@ -27,6 +27,13 @@ fn always(status: u16) -> Faults {
     }
 }
 
+/// A gateway.json with one backend behind API `chat`, with this token limit.
+fn limited(backend: &str, token_limit: Value) -> Value {
+    json!({"backends": {"llm": {"url": backend}},
+        "pools": {"p": {"backends": [{"id": "llm"}]}},
+        "apis": {"chat": {"pool": "p", "tokenLimit": token_limit}}})
+}
+
 fn ask(text: &str) -> Value {
     json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]})
 }
@@ -68,10 +75,10 @@ async fn a_backend_answering_500_behind_a_healthy_one_reaches_no_client() {
 async fn fifty_requests_without_max_tokens_stay_within_the_limit_and_one_completion() {
     let client = reqwest::Client::new();
     let backend = mock_with(llm("llm", 200, 100, Faults::default())).await;
-    let gw = gateway(json!({
-        "backends": {"llm": {"url": backend}},
-        "pools": {"p": {"backends": [{"id": "llm"}]}},
-        "apis": {"chat": {"pool": "p", "tokenLimit": {"counterKey": "team", "tokensPerMinute": 500}}}}))
+    let gw = gateway(limited(
+        &backend,
+        json!({"counterKey": "team", "tokensPerMinute": 500}),
+    ))
     .await;
     let asks = (0..50).map(|i| chat(&client, &gw, ask(&format!("question {i}")), &[]));
     let answers = join_all(asks).await;
@@ -108,10 +115,10 @@ async fn fifty_requests_without_max_tokens_stay_within_the_limit_and_one_complet
 async fn retry_after_is_within_a_second_of_when_the_next_request_succeeds() {
     let client = reqwest::Client::new();
     let backend = mock_with(llm("llm", 0, 100, Faults::default())).await;
-    let gw = gateway(json!({
-        "backends": {"llm": {"url": backend}},
-        "pools": {"p": {"backends": [{"id": "llm"}]}},
-        "apis": {"chat": {"pool": "p", "tokenLimit": {"counterKey": "team", "tokensPerMinute": 300}}}}))
+    let gw = gateway(limited(
+        &backend,
+        json!({"counterKey": "team", "tokensPerMinute": 300}),
+    ))
     .await;
     // Two requests of ~110 tokens fit in 300; the third waits for the first to leave the
     // sliding minute.
@@ -140,11 +147,7 @@ async fn retry_after_is_within_a_second_of_when_the_next_request_succeeds() {
 async fn a_stream_carries_a_usage_chunk_only_when_the_client_asked() {
     let client = reqwest::Client::new();
     let backend = mock_with(llm("llm", 0, 5, Faults::default())).await;
-    let gw = gateway(json!({
-        "backends": {"llm": {"url": backend}},
-        "pools": {"p": {"backends": [{"id": "llm"}]}},
-        "apis": {"chat": {"pool": "p", "tokenLimit": {"tokensPerMinute": 100000}}}}))
-    .await;
+    let gw = gateway(limited(&backend, json!({"tokensPerMinute": 100000}))).await;
     let stream = |options: Value| {
         let mut body = ask("stream please");
         body["stream"] = json!(true);
@@ -237,15 +240,15 @@ async fn a_spent_quota_stays_spent_after_the_gateway_is_killed_and_restarted() {
     let config = dir.join("gateway.json");
     std::fs::write(
         &config,
-        json!({"backends": {"llm": {"url": backend}},
-            "pools": {"p": {"backends": [{"id": "llm"}]}},
-            "apis": {"chat": {"pool": "p", "tokenLimit": {"counterKey": "team",
-                "tokenQuota": 100, "tokenQuotaPeriod": "Monthly"}}}})
+        limited(
+            &backend,
+            json!({"counterKey": "team", "tokenQuota": 100, "tokenQuotaPeriod": "Monthly"}),
+        )
         .to_string(),
     )
     .unwrap();
     let data = dir.join("data");
-    let mut gw = support::gateway::sluice_gateway(&config, &data);
+    let mut gw = support::gateway::sluice_gateway(&config, Some(&data));
     let mut body = ask("spend the quota");
     body["max_tokens"] = json!(10);
     let mut passed = 0;
@@ -263,7 +266,7 @@ async fn a_spent_quota_stays_spent_after_the_gateway_is_killed_and_restarted() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     gw.child.kill().unwrap();
     gw.child.wait().unwrap();
-    let gw = support::gateway::sluice_gateway(&config, &data);
+    let gw = support::gateway::sluice_gateway(&config, Some(&data));
     let a = chat(&client, &gw.base, body, &[]).await;
     assert_eq!(a.status, 403, "the quota is still spent: {}", a.body);
     drop(gw);

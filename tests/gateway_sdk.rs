@@ -3,43 +3,11 @@
 //! own 429 (a token limit whose Retry-After waits for a reservation in flight to settle).
 //! `.ci/run` installs the SDK from PyPI; in CI a missing SDK fails the test.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
 
-struct Process {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `sluice ARGS --port 0` and waits for "listening on URL".
-fn start(args: &[&str]) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .args(["--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the process printed its address")
-            .unwrap();
-        if let Some((_, rest)) = line.split_once("listening on ") {
-            let url = rest.split_whitespace().next().unwrap();
-            break url.trim_end_matches("/v1").to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Process { child, base }
-}
+use std::process::Command;
+use support::gateway::sluice_gateway;
+use support::mock_llm;
 
 fn sdk_available() -> bool {
     Command::new("python3")
@@ -107,8 +75,8 @@ fn the_openai_python_sdk_works_through_the_gateway() {
         eprintln!("skipped: pip install openai to run this test");
         return;
     }
-    let fast = start(&["mock", "llm", "--name", "fast"]);
-    let slow = start(&["mock", "llm", "--name", "slow", "--latency-ms", "1000"]);
+    let fast = mock_llm(&["--name", "fast"]);
+    let slow = mock_llm(&["--name", "slow", "--latency-ms", "1000"]);
     let dir = std::env::temp_dir().join(format!("sluice-gateway-sdk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = serde_json::json!({
@@ -121,7 +89,7 @@ fn the_openai_python_sdk_works_through_the_gateway() {
     });
     let config_path = dir.join("gateway.json");
     std::fs::write(&config_path, config.to_string()).unwrap();
-    let gw = start(&["gateway", "--config", config_path.to_str().unwrap()]);
+    let gw = sluice_gateway(&config_path, None);
     let script = dir.join("sdk.py");
     std::fs::write(&script, SCRIPT).unwrap();
     let out = Command::new("python3")
@@ -133,26 +101,10 @@ fn the_openai_python_sdk_works_through_the_gateway() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the SDK script failed:\n{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
-    let metrics = reqwest_blocking_get(&format!("{}/metrics", gw.base));
+    let (_, _, metrics) = support::request(&gw.base, "GET", "/metrics", None);
     assert!(
         metrics.contains("sluice_gateway_limited_total{api=\"limited\",status=\"429\"}"),
         "the 429 was the gateway's own"
     );
     assert!(metrics.contains("sluice_gateway_total_tokens_total"));
-}
-
-/// A GET over a plain TCP connection (the tests share no blocking HTTP client).
-fn reqwest_blocking_get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
 }

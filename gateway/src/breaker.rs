@@ -135,11 +135,8 @@ impl Breaker {
         }
     }
 
-    /// Whether `outcome` counts as a failure.
-    pub fn fails(&self, outcome: Outcome) -> bool {
-        let Some(rule) = &self.rule else {
-            return false;
-        };
+    /// Whether `outcome` counts as a failure under `rule`.
+    fn fails(rule: &BreakerConfig, outcome: Outcome) -> bool {
         let c = &rule.failure_condition;
         match outcome {
             Outcome::Status(code) => c
@@ -156,7 +153,7 @@ impl Breaker {
         let Some(rule) = &self.rule else {
             return;
         };
-        let failed = self.fails(outcome);
+        let failed = Breaker::fails(rule, outcome);
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match s.phase {
             // Answers to calls sent before the trip.

@@ -6,7 +6,7 @@ use super::breaker::Admission;
 use super::cache::Lookup;
 use super::key::KeyContext;
 use super::limit::{Refusal, Remaining, Reservation};
-use super::stream::{metered, Settle};
+use super::stream::{metered, Settle, Used};
 use super::{tokens, Api, Gateway, GatewayRequest, GatewayResponse, Operation, ResponseBody};
 use crate::metric_definitions as metric;
 use axum::body::Bytes;
@@ -215,7 +215,7 @@ pub(super) async fn call(gw: &Gateway, mut request: GatewayRequest) -> GatewayRe
     let bytes = match response.bytes().await {
         Ok(b) => b,
         Err(e) => {
-            settle.finish(None);
+            settle.finish(Used::Unknown);
             return GatewayResponse::error(
                 StatusCode::BAD_GATEWAY,
                 "backend_error",
@@ -227,16 +227,21 @@ pub(super) async fn call(gw: &Gateway, mut request: GatewayRequest) -> GatewayRe
         }
     };
     // A refused or failed call used no tokens: its reservation is released.
-    let usage = if status.is_success() {
+    let used = if status.is_success() {
         serde_json::from_slice::<UsageOnly>(&bytes)
             .ok()
             .and_then(|u| u.usage)
             .and_then(|u| Usage::from_usage(&u))
+            .map_or(Used::Unknown, Used::Reported)
     } else {
-        Some(Usage::default())
+        Used::Nothing
     };
-    let consumed = usage.map(|u| u.total);
-    let left = settle.finish(usage);
+    let consumed = match &used {
+        Used::Reported(u) => Some(u.total),
+        Used::Nothing => Some(0),
+        Used::Counted(_) | Used::Unknown => None,
+    };
+    let left = settle.finish(used);
     limit_headers(
         &api,
         &mut headers,
@@ -342,6 +347,8 @@ async fn forward<'g>(
     let mut passed: Vec<usize> = Vec::new();
     let mut attempts = 0;
     let mut last: Option<GatewayResponse> = None;
+    // The backend the last attempt left, and why: a failover once another takes the request.
+    let mut left: Option<(&Backend, String)> = None;
     while attempts <= api.pool.retries {
         let now = Instant::now();
         let chosen = api.pool.select(|i| {
@@ -363,9 +370,12 @@ async fn forward<'g>(
             Admission::Request => ProbeGuard(None),
         };
         attempts += 1;
+        if let Some((from, reason)) = left.take() {
+            metrics::counter!(metric::GATEWAY_FAILOVERS, "api" => api.name.clone(), "backend" => from.id.clone(), "reason" => reason).increment(1);
+        }
         let Some(turn) = backend.turn().await else {
             drop(probe);
-            failed_over(api, backend, "queue_timeout");
+            left = Some(answered(api, backend, "queue_timeout"));
             last = Some(queue_timeout(backend));
             continue;
         };
@@ -394,8 +404,7 @@ async fn forward<'g>(
                 if !api.pool.fails_over(status) {
                     return Ok((backend, response));
                 }
-                let reason = status.to_string();
-                failed_over(api, backend, &reason);
+                left = Some(answered(api, backend, &status.to_string()));
                 let mut headers = pass_headers(response.headers());
                 set(&mut headers, "x-sluice-backend", &backend.id);
                 let bytes = response.bytes().await.unwrap_or_default();
@@ -407,7 +416,7 @@ async fn forward<'g>(
             }
             Err(e) => {
                 backend.record_error(&e);
-                failed_over(api, backend, "error");
+                left = Some(answered(api, backend, "error"));
                 last = Some(GatewayResponse::error(
                     StatusCode::BAD_GATEWAY,
                     "backend_unreachable",
@@ -458,10 +467,11 @@ impl Drop for ProbeGuard<'_> {
     }
 }
 
-/// Counts a request sent on from `backend`, and its answer there.
-fn failed_over(api: &Api, backend: &Backend, reason: &str) {
-    metrics::counter!(metric::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => reason.to_string()).increment(1);
-    metrics::counter!(metric::GATEWAY_FAILOVERS, "api" => api.name.clone(), "backend" => backend.id.clone(), "reason" => reason.to_string()).increment(1);
+/// Counts a failover status's answer from `backend` (the others are counted once the
+/// response is passed on); returns what a failover to the next backend is counted with.
+fn answered<'b>(api: &Api, backend: &'b Backend, status: &str) -> (&'b Backend, String) {
+    metrics::counter!(metric::GATEWAY_REQUESTS, "api" => api.name.clone(), "backend" => backend.id.clone(), "status" => status.to_string()).increment(1);
+    (backend, status.to_string())
 }
 
 /// 503 when a capped backend had no slot within its queue timeout (and no other backend

@@ -92,15 +92,23 @@ struct Recent {
 
 const RECENT: usize = 64;
 
+/// Model and key pairs whose completions are remembered at most: model names come from
+/// requests, so the table is bounded; past it, one pair is forgotten for each new one.
+const RECENT_KEYS: usize = 10_000;
+
 impl Recent {
     fn observe(&mut self, completion: u64) {
         if self.sizes.len() == RECENT {
             self.sizes.pop_front();
         }
         self.sizes.push_back(completion);
-        let mut sorted: Vec<u64> = self.sizes.iter().copied().collect();
-        sorted.sort_unstable();
-        let rank = (sorted.len() * 95).div_ceil(100).max(1) - 1;
+        let mut sorted = [0u64; RECENT];
+        let n = self.sizes.len();
+        for (slot, size) in sorted.iter_mut().zip(&self.sizes) {
+            *slot = *size;
+        }
+        sorted[..n].sort_unstable();
+        let rank = (n * 95).div_ceil(100).max(1) - 1;
         self.p95 = sorted[rank];
     }
 }
@@ -163,11 +171,14 @@ impl TokenLimiter {
         if self.fixed_completion.is_some() {
             return;
         }
+        let name = recent_key(key, model);
         let mut recent = self.completions.lock().unwrap_or_else(|p| p.into_inner());
-        recent
-            .entry(recent_key(key, model))
-            .or_default()
-            .observe(completion);
+        if recent.len() >= RECENT_KEYS && !recent.contains_key(&name) {
+            if let Some(old) = recent.keys().next().cloned() {
+                recent.remove(&old);
+            }
+        }
+        recent.entry(name).or_default().observe(completion);
     }
 
     /// Reserves `tokens` for `key` (None: what is left, at least `floor`), or says why not

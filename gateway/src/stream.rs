@@ -18,6 +18,19 @@ use futures_util::stream::{BoxStream, StreamExt};
 use serde_json::Value;
 use std::sync::Arc;
 
+/// What a call used, as far as the gateway knows.
+pub(super) enum Used {
+    /// The backend's own `usage`: it settles the reservation and teaches the completion
+    /// estimate.
+    Reported(Usage),
+    /// Counted here (a stream without usage): it settles, and teaches nothing.
+    Counted(Usage),
+    /// A refused or failed call used nothing.
+    Nothing,
+    /// A call whose usage is unknown keeps its reservation.
+    Unknown,
+}
+
 /// What is left to do once the backend's usage is known.
 pub(super) struct Settle {
     pub api: Arc<Api>,
@@ -28,16 +41,20 @@ pub(super) struct Settle {
 }
 
 impl Settle {
-    /// Settles the reservation (to `usage`, or to the estimate when the backend reported
-    /// none) and counts the tokens; returns what the limit has left.
-    pub fn finish(self, usage: Option<Usage>) -> Option<Remaining> {
+    /// Settles the reservation (to what was used, or to the estimate when that is unknown)
+    /// and counts the tokens; returns what the limit has left.
+    pub fn finish(self, used: Used) -> Option<Remaining> {
         let api = &self.api;
-        let counted = usage.unwrap_or(Usage {
-            prompt: self.estimate,
-            completion: 0,
-            total: self.estimate,
-            cached: 0,
-        });
+        let counted = match &used {
+            Used::Reported(u) | Used::Counted(u) => *u,
+            Used::Nothing => Usage::default(),
+            Used::Unknown => Usage {
+                prompt: self.estimate,
+                completion: 0,
+                total: self.estimate,
+                cached: 0,
+            },
+        };
         let labels: Vec<(String, String)> = api
             .dimensions
             .iter()
@@ -57,18 +74,17 @@ impl Settle {
         let (Some((limiter, _, _)), Some(r)) = (&self.api.limit, self.reservation) else {
             return None;
         };
-        let used = match usage {
-            Some(u) => {
-                if self.facts.operation == "chat.completions" {
-                    limiter.observe_completion(r.key(), &self.facts.model, u.completion);
-                }
-                u.total
-            }
+        if let (Used::Reported(u), "chat.completions") = (&used, self.facts.operation) {
+            limiter.observe_completion(r.key(), &self.facts.model, u.completion);
+        }
+        let tokens = match used {
+            Used::Reported(u) | Used::Counted(u) => u.total,
+            Used::Nothing => 0,
             // A cold reservation is what was left of the limit, far above the call's use.
-            None if r.is_cold() => self.estimate,
-            None => r.reserved,
+            Used::Unknown if r.is_cold() => self.estimate,
+            Used::Unknown => r.reserved,
         };
-        Some(limiter.settle(r, used))
+        Some(limiter.settle(r, tokens))
     }
 }
 
@@ -82,6 +98,7 @@ pub(super) fn metered(
 ) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
     let state = Tap {
         line: Vec::new(),
+        overlong: false,
         usage: None,
         completion: String::new(),
         settle: Some(settle),
@@ -117,9 +134,15 @@ struct Filter {
     dropped_event: bool,
 }
 
+/// A longer SSE line is no chunk the gateway reads: it is passed on as it comes, so that a
+/// backend sending a line without end cannot make the gateway buffer it.
+const MAX_LINE: usize = 1 << 20;
+
 /// Reads SSE lines for `usage`; settles when dropped (the stream ended or the client left).
 struct Tap {
     line: Vec<u8>,
+    /// The current line outgrew [`MAX_LINE`]: it is passed on unread.
+    overlong: bool,
     usage: Option<Usage>,
     /// The completion text seen so far, to count when no usage arrives.
     completion: String,
@@ -131,8 +154,23 @@ impl Tap {
     /// Reads a chunk; returns what the client gets of it (all of it, unless filtering).
     fn feed(&mut self, bytes: Bytes) -> Bytes {
         for &b in bytes.iter() {
+            if self.overlong {
+                if let Some(f) = &mut self.filter {
+                    f.out.push(b);
+                }
+                self.overlong = b != b'\n';
+                continue;
+            }
             if b != b'\n' {
                 self.line.push(b);
+                if self.line.len() > MAX_LINE {
+                    self.overlong = true;
+                    let line = std::mem::take(&mut self.line);
+                    if let Some(f) = &mut self.filter {
+                        f.dropped_event = false;
+                        f.out.extend_from_slice(&line);
+                    }
+                }
                 continue;
             }
             let line = std::mem::take(&mut self.line);
@@ -255,8 +293,60 @@ impl Tap {
 impl Drop for Tap {
     fn drop(&mut self) {
         if let Some(s) = self.settle.take() {
-            let usage = self.usage.or_else(|| Some(self.counted(&s)));
-            s.finish(usage);
+            let used = match self.usage {
+                Some(u) => Used::Reported(u),
+                None => Used::Counted(self.counted(&s)),
+            };
+            s.finish(used);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tap(filtering: bool) -> Tap {
+        Tap {
+            line: Vec::new(),
+            overlong: false,
+            usage: None,
+            completion: String::new(),
+            settle: None,
+            filter: filtering.then(Filter::default),
+        }
+    }
+
+    const CHUNK: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n";
+    const USAGE: &str = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n";
+
+    #[test]
+    fn the_usage_chunk_is_read_and_held_back_unless_asked_for() {
+        let stream = format!("{CHUNK}{USAGE}data: [DONE]\n\n");
+        let mut t = tap(true);
+        // Split mid-line: what is not yet a whole line waits for its end.
+        let (a, b) = stream.split_at(10);
+        let mut out = t.feed(Bytes::from(a.to_string())).to_vec();
+        out.extend_from_slice(&t.feed(Bytes::from(b.to_string())));
+        out.extend_from_slice(&t.finish());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{CHUNK}data: [DONE]\n\n")
+        );
+        assert_eq!(t.usage.map(|u| u.total), Some(4));
+        let mut t = tap(false);
+        assert_eq!(t.feed(Bytes::from(stream.clone())), stream.as_bytes());
+        assert_eq!(t.usage.map(|u| u.total), Some(4));
+    }
+
+    #[test]
+    fn a_line_without_end_is_passed_on_not_buffered() {
+        let mut t = tap(true);
+        let long = vec![b'x'; MAX_LINE + 10];
+        let out = t.feed(Bytes::from(long.clone()));
+        assert_eq!(out.len(), long.len());
+        assert!(t.line.is_empty());
+        let out = t.feed(Bytes::from(format!("yy\n{CHUNK}")));
+        assert_eq!(out, format!("yy\n{CHUNK}").as_bytes());
     }
 }

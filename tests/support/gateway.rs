@@ -82,32 +82,15 @@ pub async fn mock_with(config: MockLlmConfig) -> String {
     listen(llm::router(config)).await
 }
 
-/// Starts `sluice gateway --config CONFIG --data DATA` on an ephemeral port.
-pub fn sluice_gateway(config: &std::path::Path, data: &std::path::Path) -> super::Sluice {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["gateway", "--port", "0", "--config"])
-        .arg(config)
-        .arg("--data")
-        .arg(data)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the gateway printed its address")
-            .unwrap();
-        if let Some((_, rest)) = line.split_once("listening on ") {
-            let url = rest.split_whitespace().next().unwrap();
-            break url.trim_end_matches("/v1").to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    super::Sluice {
-        child,
-        base,
-        preamble: Vec::new(),
+/// Starts `sluice gateway --config CONFIG [--data DATA]` on an ephemeral port; `base` has no
+/// `/v1`.
+pub fn sluice_gateway(config: &std::path::Path, data: Option<&std::path::Path>) -> super::Sluice {
+    let config = config.to_str().unwrap();
+    let mut args = vec!["gateway", "--config", config];
+    if let Some(data) = data {
+        args.extend(["--data", data.to_str().unwrap()]);
     }
+    let mut gateway = super::serve(&args, "gateway");
+    gateway.base = gateway.base.trim_end_matches("/v1").to_string();
+    gateway
 }

@@ -163,16 +163,23 @@ pub fn mock_llm(args: &[&str]) -> Sluice {
 }
 
 fn mock(kind: &str, args: &[&str]) -> Sluice {
+    let mut command = vec!["mock", kind];
+    command.extend_from_slice(args);
+    serve(&command, &format!("mock {kind}"))
+}
+
+/// Starts `sluice ARGS --port 0` and waits for its first line, "sluice: WHAT listening on URL".
+pub fn serve(args: &[&str], what: &str) -> Sluice {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["mock", kind, "--port", "0"])
         .args(args)
+        .args(["--port", "0"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines.next().expect("the mock printed its address").unwrap();
+    let line = lines.next().expect("sluice printed its address").unwrap();
     let base = line
-        .strip_prefix(&format!("sluice: mock {kind} listening on "))
+        .strip_prefix(&format!("sluice: {what} listening on "))
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line: {line}"))
         .to_string();

@@ -445,6 +445,12 @@ impl Engine {
         self.live_runs().entry(id.clone()).or_default();
     }
 
+    /// Drops the reservation of run `id`, which will not start after all (its admission
+    /// could not be made durable).
+    pub fn unreserve(&self, id: &str) {
+        self.live_runs().remove(id);
+    }
+
     /// Cancels run `id`: stops it if it executes here (actions in flight are abandoned), or
     /// marks a recorded unfinished run Cancelled so that it is not resumed.
     pub async fn cancel(&self, id: &str) -> Result<Cancelled, String> {

@@ -336,6 +336,7 @@ impl Host {
                         // so it must not act either.
                         if let Err(e) = recorded.commit.await {
                             durable = Err(e.to_string());
+                            host.engine.unreserve(&id);
                             continue;
                         }
                         Some(recorded.start)
