@@ -181,7 +181,7 @@ impl LargeValues {
     /// How a large value appears in a stored tree.
     pub const KEY: &'static str = "$blob";
 
-    fn reference(&mut self, value: &Value) -> Option<serde_json::Value> {
+    pub fn reference(&mut self, value: &Value) -> Option<serde_json::Value> {
         if self.threshold == 0 || !exceeds(value, self.threshold) {
             return None;
         }

@@ -2,23 +2,23 @@
 //! time-ordered (UUIDv7, upper-case hex, the first 12 digits the start in milliseconds), and a
 //! per-workflow index is the workflow name followed by the run id.
 
-use super::writer::{Blobs, History, Op, Writer};
-use super::{Commit, JournalEntry, RunFilter, RunHeader, RunStore, StoreError, StoredRun};
+use super::live::{LiveRuns, LogRecord};
+use super::trees::{key, Trees};
+use super::writer::{Finish, Op, State, Writer};
+use super::{
+    Commit, JournalEntry, RunFilter, RunHeader, RunStore, StoreError, StoreSettings, StoredRun,
+};
 use crate::record::{ActionRecord, LargeValues};
 use chrono::{DateTime, Utc};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Run state and history in one sled database.
+/// Run state and history: a journal log for what is durable on a run's path, sled for history.
 pub struct DiskStore {
-    db: sled::Db,
-    runs: sled::Tree,
-    by_workflow: sled::Tree,
-    journal: sled::Tree,
-    trees: sled::Tree,
-    events: sled::Tree,
-    definitions: sled::Tree,
-    blobs: Blobs,
+    dir: std::path::PathBuf,
+    trees: Trees,
+    /// Unfinished runs (the log's content, and what sled holds unfinished).
+    live: Arc<Mutex<LiveRuns>>,
     /// Inputs and outputs whose JSON is longer than this are stored once, by content hash.
     large_value_bytes: usize,
     writer: Writer,
@@ -27,46 +27,40 @@ pub struct DiskStore {
 /// The default size above which a value in run history is stored once and referenced.
 pub const LARGE_VALUE_BYTES: usize = 64 * 1024;
 
-const SEP: u8 = 0;
-
-fn key(parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            k.push(SEP);
-        }
-        k.extend_from_slice(p);
-    }
-    k
-}
-
 /// The smallest run id that starts at or after `t`.
 fn id_bound(t: DateTime<Utc>) -> Vec<u8> {
     format!("{:012X}", t.timestamp_millis().max(0)).into_bytes()
 }
 
 impl DiskStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir` with the default settings.
     pub fn open(dir: &Path) -> Result<DiskStore, StoreError> {
+        DiskStore::open_with(dir, &StoreSettings::default())
+    }
+
+    /// Opens (or creates) the store in `dir`: recovers what the journal log holds, and
+    /// starts the writer.
+    pub fn open_with(dir: &Path, settings: &StoreSettings) -> Result<DiskStore, StoreError> {
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(settings.cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()?;
+        let trees = Trees::open(db)?;
+        let (live, log) = super::recovery::recover(dir, &trees, settings.large_value_bytes)?;
+        let live = Arc::new(Mutex::new(live));
+        let writer = Writer::start(State {
+            trees: trees.clone(),
+            log,
+            live: live.clone(),
+            segment_bytes: settings.segment_bytes,
+        });
         Ok(DiskStore {
-            runs: db.open_tree("runs")?,
-            by_workflow: db.open_tree("runs_by_workflow")?,
-            journal: db.open_tree("journal")?,
-            trees: db.open_tree("action_trees")?,
-            events: db.open_tree("events")?,
-            definitions: db.open_tree("definitions")?,
-            blobs: Blobs {
-                content: db.open_tree("large_values")?,
-                references: db.open_tree("large_value_references")?,
-                by_run: db.open_tree("large_values_by_run")?,
-            },
-            large_value_bytes: LARGE_VALUE_BYTES,
-            writer: Writer::start(db.clone()),
-            db,
+            dir: dir.to_path_buf(),
+            trees,
+            live,
+            large_value_bytes: settings.large_value_bytes,
+            writer,
         })
     }
 
@@ -78,7 +72,11 @@ impl DiskStore {
 
     /// How many distinct large values the history holds.
     pub fn large_value_count(&self) -> usize {
-        self.blobs.content.len()
+        self.trees.blobs.len()
+    }
+
+    fn live(&self) -> MutexGuard<'_, LiveRuns> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Replaces large-value references in a stored tree with the values.
@@ -86,7 +84,7 @@ impl DiskStore {
         match tree {
             serde_json::Value::Object(map) => {
                 if let Some(hash) = map.get(LargeValues::KEY).and_then(|h| h.as_str()) {
-                    if let Some(bytes) = self.blobs.content.get(hash)? {
+                    if let Some(bytes) = self.trees.blobs.get(hash)? {
                         *tree = serde_json::from_slice(&bytes)?;
                     }
                     return Ok(());
@@ -102,113 +100,87 @@ impl DiskStore {
         Commit(Some(self.writer.submit(ops)))
     }
 
-    fn header(&self, id: &[u8]) -> Result<Option<RunHeader>, StoreError> {
-        match self.runs.get(id)? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn journal_of(&self, id: &str) -> Result<Vec<JournalEntry>, StoreError> {
-        self.journal
-            .scan_prefix(key(&[id.as_bytes(), b""]))
+    /// Unfinished runs matching `f` (newest first, at most `limit`), from memory.
+    fn live_matching(
+        &self,
+        f: &RunFilter,
+        low: &[u8],
+        high: &[u8],
+        limit: usize,
+    ) -> Vec<RunHeader> {
+        let threshold = f
+            .stuck_for
+            .map(|stuck| Utc::now() - chrono::Duration::from_std(stuck).unwrap_or_default());
+        let mut found: Vec<RunHeader> = self
+            .live()
             .values()
-            .map(|v| Ok(serde_json::from_slice(&v?)?))
-            .collect()
-    }
-
-    /// When the run last made progress: its latest journaled action's end, or its start.
-    fn last_progress(&self, header: &RunHeader) -> Result<DateTime<Utc>, StoreError> {
-        let mut latest = header.start_time;
-        for entry in self.journal_of(&header.id)? {
-            latest = latest.max(entry.record.end_time);
-        }
-        Ok(latest)
-    }
-
-    fn matches(&self, h: &RunHeader, f: &RunFilter) -> Result<bool, StoreError> {
-        if f.running && !h.running {
-            return Ok(false);
-        }
-        if let Some(status) = f.status {
-            if h.running || h.status != status {
-                return Ok(false);
-            }
-        }
-        if let Some(stuck) = f.stuck_for {
-            let threshold = Utc::now() - chrono::Duration::from_std(stuck).unwrap_or_default();
-            if !h.running || self.last_progress(h)? > threshold {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+            .filter(|r| {
+                let h = &r.header;
+                let id = h.id.as_bytes();
+                id >= low
+                    && id < high
+                    && f.status.is_none()
+                    && f.workflow
+                        .as_ref()
+                        .is_none_or(|w| w.eq_ignore_ascii_case(&h.workflow))
+                    && threshold.is_none_or(|t| {
+                        let progress = r.journal.values().map(|r| r.end_time);
+                        progress.fold(h.start_time, DateTime::max) <= t
+                    })
+            })
+            .map(|r| r.header.clone())
+            .collect();
+        found.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        found.truncate(limit);
+        found
     }
 }
 
 impl RunStore for DiskStore {
     fn save_definition(&self, version: &str, text: &str) -> Commit {
-        if self.definitions.contains_key(version).unwrap_or(false) {
+        if self
+            .trees
+            .definitions
+            .contains_key(version)
+            .unwrap_or(false)
+        {
             return Commit::done();
         }
-        self.commit(vec![Op::Put(
-            self.definitions.clone(),
-            version.as_bytes().to_vec(),
-            Some(text.as_bytes().to_vec()),
-        )])
+        self.commit(vec![Op::Log(LogRecord::Definition {
+            version: version.to_string(),
+            text: text.to_string(),
+        })])
     }
 
     fn definition(&self, version: &str) -> Result<Option<String>, StoreError> {
         Ok(self
+            .trees
             .definitions
             .get(version)?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     fn put_run(&self, header: &RunHeader) -> Commit {
-        let value = serde_json::to_vec(header).unwrap_or_default();
-        let index = key(&[
-            header.workflow.to_lowercase().as_bytes(),
-            header.id.as_bytes(),
-        ]);
-        self.commit(vec![
-            Op::Put(
-                self.runs.clone(),
-                header.id.as_bytes().to_vec(),
-                Some(value),
-            ),
-            Op::Put(self.by_workflow.clone(), index, Some(Vec::new())),
-        ])
+        self.commit(vec![Op::Log(LogRecord::Admitted(header.clone()))])
     }
 
     fn journal(&self, run_id: &str, entry: JournalEntry) -> Commit {
-        let k = key(&[run_id.as_bytes(), entry.path.as_bytes()]);
-        let encode = move || serde_json::to_vec(&entry).unwrap_or_default();
-        self.commit(vec![Op::Encode(self.journal.clone(), k, Box::new(encode))])
+        self.commit(vec![Op::Log(LogRecord::Journaled {
+            run: run_id.to_string(),
+            entry,
+        })])
     }
 
     fn finish_run(&self, header: &RunHeader, actions: Vec<Arc<ActionRecord>>) -> Commit {
-        let id = header.id.as_bytes();
-        let index = key(&[header.workflow.to_lowercase().as_bytes(), id]);
-        self.commit(vec![
-            Op::Put(
-                self.runs.clone(),
-                id.to_vec(),
-                Some(serde_json::to_vec(header).unwrap_or_default()),
-            ),
-            Op::Put(self.by_workflow.clone(), index, Some(Vec::new())),
-            Op::History(Box::new(History {
-                trees: self.trees.clone(),
-                blobs: self.blobs.clone(),
-                run: id.to_vec(),
-                actions,
-                threshold: self.large_value_bytes,
-            })),
-            Op::RemovePrefix(self.journal.clone(), key(&[id, b""])),
-        ])
+        self.commit(vec![Op::Finish(Box::new(Finish {
+            header: header.clone(),
+            actions,
+            threshold: self.large_value_bytes,
+        }))])
     }
 
     fn claim_event(&self, event_id: &str, run_id: &str) -> Result<Option<String>, StoreError> {
-        match self.events.compare_and_swap(
+        match self.trees.events.compare_and_swap(
             event_id,
             None as Option<&[u8]>,
             Some(run_id.as_bytes()),
@@ -219,21 +191,27 @@ impl RunStore for DiskStore {
     }
 
     fn run(&self, id: &str) -> Result<Option<StoredRun>, StoreError> {
-        let Some(header) = self.header(id.as_bytes())? else {
+        if let Some(live) = self.live().get(id) {
+            return Ok(Some(StoredRun {
+                header: live.header.clone(),
+                actions: None,
+                journal: live.entries(),
+            }));
+        }
+        let Some(header) = self.trees.header(id.as_bytes())? else {
             return Ok(None);
         };
-        let actions = match self.trees.get(id)? {
+        let actions = match self.trees.trees.get(id)? {
             Some(bytes) => {
-                let mut tree = serde_json::from_slice(&bytes)?;
+                let mut tree = super::trees::decode_tree(&bytes)?;
                 self.resolve(&mut tree)?;
                 Some(tree)
             }
             None => None,
         };
-        let journal = if header.running {
-            self.journal_of(id)?
-        } else {
-            Vec::new()
+        let journal = match header.running {
+            true => self.trees.journal_of(id)?,
+            false => Vec::new(),
         };
         Ok(Some(StoredRun {
             header,
@@ -242,6 +220,8 @@ impl RunStore for DiskStore {
         }))
     }
 
+    /// Unfinished runs come from memory, finished ones from sled's indexes; the two lists,
+    /// each newest first, are merged.
     fn list(&self, f: &RunFilter) -> Result<Vec<RunHeader>, StoreError> {
         let low = f.since.map(id_bound).unwrap_or_default();
         let high = f
@@ -249,20 +229,25 @@ impl RunStore for DiskStore {
             .map(|t| id_bound(t + chrono::Duration::milliseconds(1)))
             .unwrap_or_else(|| vec![0xFF]);
         let limit = if f.limit == 0 { usize::MAX } else { f.limit };
-        let mut out = Vec::new();
+        let live = self.live_matching(f, &low, &high, limit);
+        if f.running || f.stuck_for.is_some() {
+            return Ok(live);
+        }
+        let mut stored = Vec::new();
         let mut consider = |id: &[u8]| -> Result<bool, StoreError> {
-            if let Some(h) = self.header(id)? {
-                if self.matches(&h, f)? {
-                    out.push(h);
+            if let Some(h) = self.trees.header(id)? {
+                let wanted = f.status.is_none_or(|s| s == h.status);
+                if !h.running && wanted {
+                    stored.push(h);
                 }
             }
-            Ok(out.len() < limit)
+            Ok(stored.len() < limit)
         };
         match &f.workflow {
             Some(w) => {
                 let prefix = key(&[w.to_lowercase().as_bytes(), b""]);
                 let range = [prefix.clone(), low].concat()..[prefix.clone(), high].concat();
-                for item in self.by_workflow.range(range).rev() {
+                for item in self.trees.by_workflow.range(range).rev() {
                     let (k, _) = item?;
                     if !consider(&k[prefix.len()..])? {
                         break;
@@ -270,7 +255,7 @@ impl RunStore for DiskStore {
                 }
             }
             None => {
-                for item in self.runs.range(low..high).rev() {
+                for item in self.trees.runs.range(low..high).rev() {
                     let (k, _) = item?;
                     if !consider(&k)? {
                         break;
@@ -278,23 +263,28 @@ impl RunStore for DiskStore {
                 }
             }
         }
-        Ok(out)
+        let mut merged: Vec<RunHeader> = live.into_iter().chain(stored).collect();
+        merged.sort_by(|a, b| b.id.cmp(&a.id));
+        merged.dedup_by(|a, b| a.id == b.id);
+        merged.truncate(limit);
+        Ok(merged)
     }
 
     fn purge(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let t = &self.trees;
         let mut purged = std::collections::HashSet::new();
         let mut released = Vec::new();
-        for item in self.runs.range(..id_bound(before)) {
+        for item in t.runs.range(..id_bound(before)) {
             let (id, bytes) = item?;
             let header: RunHeader = serde_json::from_slice(&bytes)?;
             if header.running {
                 continue;
             }
-            self.runs.remove(&id)?;
-            self.trees.remove(&id)?;
-            self.by_workflow
+            t.runs.remove(&id)?;
+            t.trees.remove(&id)?;
+            t.by_workflow
                 .remove(key(&[header.workflow.to_lowercase().as_bytes(), &id]))?;
-            if let Some(hashes) = self.blobs.by_run.remove(&id)? {
+            if let Some(hashes) = t.blobs_by_run.remove(&id)? {
                 released.extend(
                     String::from_utf8_lossy(&hashes)
                         .split(',')
@@ -306,23 +296,27 @@ impl RunStore for DiskStore {
         if !released.is_empty() {
             // Reference counts change on the writer thread only, so a value a new run is storing
             // right now is never deleted under it.
-            let release = Op::Release(self.blobs.clone(), released);
-            let done = self.writer.submit(vec![release]);
+            let done = self.writer.submit(vec![Op::Release(released)]);
             done.blocking_recv()
                 .map_err(|_| StoreError::Closed)?
                 .map_err(|_| StoreError::Closed)?;
         }
-        for item in self.events.iter() {
+        for item in t.events.iter() {
             let (event, run) = item?;
             if purged.contains(run.as_ref()) {
-                self.events.remove(event)?;
+                t.events.remove(event)?;
             }
         }
-        self.db.flush()?;
+        t.db.flush()?;
         Ok(purged.len())
     }
 
+    /// sled's files and the journal log's segments.
     fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        let log: u64 = std::fs::read_dir(self.dir.join(super::log::FOLDER))?
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(self.trees.db.size_on_disk()? + log)
     }
 }

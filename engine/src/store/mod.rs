@@ -4,12 +4,22 @@
 //! version, trigger outputs, status) when it starts, a journal entry per action as it finishes,
 //! and the whole action tree when the run ends (the journal is then dropped). Recovery replays a
 //! run from its journal: recorded actions are not executed again, in-flight ones are, with the
-//! same idempotency key. [`DiskStore`] keeps it all in sled, written by one group-commit writer
-//! (one flush per batch of a few milliseconds), so the hot path never waits for one fsync per
-//! action.
+//! same idempotency key.
+//!
+//! [`DiskStore`] makes a run's path durable in an append-only journal log (`log`: CRC-framed
+//! binary records, `codec`), written by one group-commit writer (`writer`: one `fdatasync` per
+//! batch of writes), and keeps history in sled (`trees`), which it never flushes on a run's
+//! path. Unfinished runs are held in memory (`live`) for history queries; a full log segment's
+//! unfinished runs move into sled before the segment is deleted, and opening the store folds
+//! whatever the log holds into sled (`recovery`).
 
+mod codec;
 mod disk;
 pub mod history;
+mod live;
+mod log;
+mod recovery;
+mod trees;
 mod writer;
 
 pub use disk::{DiskStore, LARGE_VALUE_BYTES};
@@ -30,6 +40,10 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("a stored record is not readable: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("a stored record is not readable: {0}")]
+    Undecodable(String),
+    #[error("the run store's journal log failed: {0}")]
+    Log(#[from] std::io::Error),
     #[error("the run store's writer has stopped")]
     Closed,
 }
@@ -41,6 +55,32 @@ impl StoreError {
         matches!(self, StoreError::Sled(sled::Error::Io(e))
             if e.kind() == std::io::ErrorKind::WouldBlock
                 || e.to_string().starts_with("could not acquire lock"))
+    }
+}
+
+/// How the store keeps its data (`DiskStore::open_with`). `sluice run` reads them from the
+/// app settings `Sluice.History.LargeValueBytes`, `Sluice.Store.CacheBytes` and
+/// `Sluice.Store.SegmentBytes`.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// History values whose JSON is longer than this are stored once, by content hash
+    /// (0: never). Default 64 KiB.
+    pub large_value_bytes: usize,
+    /// The most memory sled's page cache may take. Default 64 MiB: history is written once
+    /// and read rarely, so a large cache buys little.
+    pub cache_bytes: u64,
+    /// The journal log starts a new segment past this size, and deletes the older ones.
+    /// Default 32 MiB: recovery reads at most about twice this.
+    pub segment_bytes: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> StoreSettings {
+        StoreSettings {
+            large_value_bytes: LARGE_VALUE_BYTES,
+            cache_bytes: 64 << 20,
+            segment_bytes: 32 << 20,
+        }
     }
 }
 
@@ -162,3 +202,6 @@ pub fn version_of(text: &str) -> String {
     }
     format!("{hash:016x}")
 }
+
+#[cfg(test)]
+mod tests;

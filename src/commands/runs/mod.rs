@@ -15,7 +15,9 @@ use sluice_engine::definition::{App, RunStatus};
 use sluice_engine::runtime::hosting::host::Host;
 use sluice_engine::runtime::{app_settings, Engine, Mocks};
 use sluice_engine::store::history::{self, header_json};
-use sluice_engine::store::{DiskStore, RunFilter, RunStore, SharedStore, StoreError, StoredRun};
+use sluice_engine::store::{
+    DiskStore, RunFilter, RunStore, SharedStore, StoreError, StoreSettings, StoredRun,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,30 +51,46 @@ pub fn data_dir(app: &Path, data: Option<&Path>) -> PathBuf {
 }
 
 pub fn open(dir: &Path) -> anyhow::Result<SharedStore> {
-    open_with(dir, None)
+    open_with(dir, &StoreSettings::default())
 }
 
-/// Opens the store for an app: the app setting `Sluice.History.LargeValueBytes` sets the size
-/// above which run history keeps a value once, by content (default 64 KiB; 0 turns it off).
+/// Opens the store for an app, with the settings its app settings give:
+/// - `Sluice.History.LargeValueBytes`: the size above which run history keeps a value once, by
+///   content (default 64 KiB; 0 turns it off);
+/// - `Sluice.Store.CacheBytes`: the most memory the history store's cache takes (64 MiB);
+/// - `Sluice.Store.SegmentBytes`: the journal log's segment size (32 MiB).
 pub fn open_for(app: &App, dir: &Path) -> anyhow::Result<SharedStore> {
-    let large = app
-        .settings
-        .get("Sluice.History.LargeValueBytes")
-        .and_then(|v| v.parse().ok());
-    open_with(dir, large)
+    let setting = |name: &str| -> anyhow::Result<Option<u64>> {
+        match app.settings.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .with_context(|| format!("app setting {name} is not a number of bytes: {v}")),
+        }
+    };
+    let mut settings = StoreSettings::default();
+    if let Some(bytes) = setting("Sluice.History.LargeValueBytes")? {
+        settings.large_value_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+    if let Some(bytes) = setting("Sluice.Store.CacheBytes")? {
+        settings.cache_bytes = bytes;
+    }
+    if let Some(bytes) = setting("Sluice.Store.SegmentBytes")? {
+        settings.segment_bytes = bytes.max(1 << 20);
+    }
+    open_with(dir, &settings)
 }
 
-fn open_with(dir: &Path, large: Option<usize>) -> anyhow::Result<SharedStore> {
-    let store = DiskStore::open(dir).with_context(|| {
+fn open_with(dir: &Path, settings: &StoreSettings) -> anyhow::Result<SharedStore> {
+    let store = DiskStore::open_with(dir, settings).with_context(|| {
         format!(
             "cannot open the run store in {} (is `sluice run` using it?)",
             dir.display()
         )
     })?;
-    Ok(Arc::new(match large {
-        Some(bytes) => store.with_large_value_bytes(bytes),
-        None => store,
-    }))
+    Ok(Arc::new(store))
 }
 
 pub fn run(app: &Path, data: Option<&Path>, request: Request) -> anyhow::Result<ExitCode> {

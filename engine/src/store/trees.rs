@@ -1,0 +1,266 @@
+//! The sled side of the store: its trees, the JSON they hold (the format `sluice runs` and the
+//! management API read), and the writes the writer and recovery make to them.
+//!
+//! sled is never flushed on a run's path: the journal log makes writes durable, and sled is
+//! flushed by its own background thread, and explicitly before a log segment is deleted.
+
+use super::codec::{Decoder, Encoder, Shown};
+use super::{JournalEntry, RunHeader, StoreError};
+use crate::expr::Value;
+use crate::record::{ActionRecord, HistoryTree, LargeValues, SECURED};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The first byte of an action tree in the binary form (a JSON tree starts with `[`).
+const BINARY_TREE: u8 = 1;
+
+/// History's view of a record's values: secured ones redacted, large ones referenced.
+struct HistoryView<'a>(&'a mut LargeValues);
+
+impl Shown for HistoryView<'_> {
+    fn show<'v>(&mut self, value: &'v Value, secure: bool) -> Cow<'v, Value> {
+        if secure {
+            return Cow::Owned(Value::from(SECURED));
+        }
+        match self.0.reference(value) {
+            Some(reference) => Cow::Owned(Value::from_json(reference)),
+            None => Cow::Borrowed(value),
+        }
+    }
+}
+
+/// A finished run's action tree as stored: binary, values as history shows them.
+fn encode_tree(actions: &[Arc<ActionRecord>], large: &mut LargeValues) -> Vec<u8> {
+    let mut bytes = vec![BINARY_TREE];
+    let mut e = Encoder(&mut bytes);
+    e.varint(actions.len() as u64);
+    let mut view = HistoryView(large);
+    for record in actions {
+        e.record_shown(record, &mut view);
+    }
+    bytes
+}
+
+/// A stored action tree as JSON (large values still referenced).
+pub fn decode_tree(bytes: &[u8]) -> Result<serde_json::Value, StoreError> {
+    let Some((&BINARY_TREE, rest)) = bytes.split_first() else {
+        return Ok(serde_json::from_slice(bytes)?);
+    };
+    let mut d = Decoder::new(rest);
+    let corrupt = |e: super::codec::CodecError| StoreError::Undecodable(e.to_string());
+    let n = d.varint().map_err(corrupt)?;
+    let mut records = Vec::new();
+    for _ in 0..n {
+        records.push(Arc::new(d.record().map_err(corrupt)?));
+    }
+    let tree = HistoryTree {
+        records: &records,
+        large: None,
+    };
+    Ok(serde_json::to_value(tree)?)
+}
+
+const SEP: u8 = 0;
+
+/// A key of parts joined by a 0 byte.
+pub fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(SEP);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// The trees of the store's sled database.
+#[derive(Clone)]
+pub struct Trees {
+    pub db: sled::Db,
+    /// Run headers (JSON) by run id.
+    pub runs: sled::Tree,
+    /// `workflow (lower case) 0 run id` → nothing: history by workflow.
+    pub by_workflow: sled::Tree,
+    /// Run ids of unfinished runs whose header and journal sled holds (see [`Trees::spill`]).
+    pub running: sled::Tree,
+    /// `run id 0 action path` → journal entry (JSON) of unfinished runs held in sled.
+    pub journal: sled::Tree,
+    /// Final action trees (JSON) by run id.
+    pub trees: sled::Tree,
+    /// Trigger event id → run id.
+    pub events: sled::Tree,
+    /// Definition version → workflow file text.
+    pub definitions: sled::Tree,
+    /// Large history values by content hash.
+    pub blobs: sled::Tree,
+    /// Content hash → how many runs reference it (u64, big-endian).
+    pub references: sled::Tree,
+    /// Run id → the hashes it references, comma-separated.
+    pub blobs_by_run: sled::Tree,
+    /// Facts about the store itself (its format).
+    pub meta: sled::Tree,
+}
+
+impl Trees {
+    pub fn open(db: sled::Db) -> Result<Trees, StoreError> {
+        Ok(Trees {
+            runs: db.open_tree("runs")?,
+            by_workflow: db.open_tree("runs_by_workflow")?,
+            running: db.open_tree("runs_running")?,
+            journal: db.open_tree("journal")?,
+            trees: db.open_tree("action_trees")?,
+            events: db.open_tree("events")?,
+            definitions: db.open_tree("definitions")?,
+            blobs: db.open_tree("large_values")?,
+            references: db.open_tree("large_value_references")?,
+            blobs_by_run: db.open_tree("large_values_by_run")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    pub fn header(&self, id: &[u8]) -> Result<Option<RunHeader>, StoreError> {
+        match self.runs.get(id)? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The journal sled holds for an unfinished run, by path.
+    pub fn journal_of(&self, id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        self.journal
+            .scan_prefix(key(&[id.as_bytes(), b""]))
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .collect()
+    }
+
+    /// Writes a run's header and its workflow index entry.
+    pub fn put_header(&self, batch: &mut Batches, header: &RunHeader) {
+        let id = header.id.as_bytes();
+        let json = serde_json::to_vec(header).unwrap_or_default();
+        batch.insert(&self.runs, id.to_vec(), json);
+        let index = key(&[header.workflow.to_lowercase().as_bytes(), id]);
+        batch.insert(&self.by_workflow, index, Vec::new());
+    }
+
+    /// Moves an unfinished run into sled (header, journal, and the index of unfinished runs),
+    /// so that the log segments holding its frames can be deleted.
+    pub fn spill<'a>(
+        &self,
+        batch: &mut Batches,
+        header: &RunHeader,
+        journal: impl Iterator<Item = (&'a str, &'a Arc<ActionRecord>)>,
+    ) {
+        self.put_header(batch, header);
+        let id = header.id.as_bytes();
+        batch.insert(&self.running, id.to_vec(), Vec::new());
+        for (path, record) in journal {
+            let entry = JournalEntry {
+                path: path.to_string(),
+                record: record.clone(),
+            };
+            let json = serde_json::to_vec(&entry).unwrap_or_default();
+            batch.insert(&self.journal, key(&[id, path.as_bytes()]), json);
+        }
+    }
+
+    /// Records a run's end: its action tree (large values once each, by content), its final
+    /// header, and, when sled held it unfinished, drops its journal. The header is written
+    /// last: a run whose final header survived a crash has everything else too.
+    pub fn finish(
+        &self,
+        batch: &mut Batches,
+        header: &RunHeader,
+        actions: &[Arc<ActionRecord>],
+        threshold: usize,
+        spilled: bool,
+    ) -> Result<(), StoreError> {
+        let id = header.id.as_bytes();
+        let mut large = LargeValues {
+            threshold,
+            found: Vec::new(),
+        };
+        let tree = encode_tree(actions, &mut large);
+        let found = large.found;
+        if !found.is_empty() && !self.blobs_by_run.contains_key(id)? {
+            let mut hashes = Vec::with_capacity(found.len());
+            for (hash, bytes) in found {
+                if self.add_reference(&hash, 1)? == 1 {
+                    self.blobs.insert(hash.as_bytes(), bytes)?;
+                }
+                hashes.push(hash);
+            }
+            self.blobs_by_run
+                .insert(id, hashes.join(",").into_bytes())?;
+        }
+        batch.insert(&self.trees, id.to_vec(), tree);
+        if spilled {
+            for k in self.journal.scan_prefix(key(&[id, b""])).keys() {
+                batch.remove(&self.journal, k?.to_vec());
+            }
+            batch.remove(&self.running, id.to_vec());
+        }
+        self.put_header(batch, header);
+        Ok(())
+    }
+
+    /// Drops one reference to each of these large values; deletes those no run references.
+    pub fn release(&self, hashes: &[String]) -> Result<(), StoreError> {
+        for hash in hashes {
+            if self.add_reference(hash, -1)? == 0 {
+                self.blobs.remove(hash.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `delta` to a reference count atomically; returns the new count.
+    fn add_reference(&self, hash: &str, delta: i64) -> Result<u64, sled::Error> {
+        fn count(bytes: Option<&[u8]>) -> u64 {
+            bytes
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_be_bytes)
+        }
+        let updated = self.references.update_and_fetch(hash, |old| {
+            let n = (count(old) as i64 + delta).max(0) as u64;
+            (n > 0).then(|| n.to_be_bytes().to_vec())
+        })?;
+        Ok(count(updated.as_deref()))
+    }
+}
+
+/// Writes gathered per tree, applied as one sled batch per tree.
+#[derive(Default)]
+pub struct Batches(Vec<(sled::Tree, sled::Batch)>);
+
+impl Batches {
+    fn batch(&mut self, tree: &sled::Tree) -> &mut sled::Batch {
+        let i = match self.0.iter().position(|(t, _)| t.name() == tree.name()) {
+            Some(i) => i,
+            None => {
+                self.0.push((tree.clone(), sled::Batch::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    pub fn insert(&mut self, tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>) {
+        self.batch(tree).insert(key, value);
+    }
+
+    pub fn remove(&mut self, tree: &sled::Tree, key: Vec<u8>) {
+        self.batch(tree).remove(key);
+    }
+
+    /// Applies every batch, the run headers' last (see [`Trees::finish`]).
+    pub fn apply(mut self) -> Result<(), sled::Error> {
+        self.0.sort_by_key(|(tree, _)| &*tree.name() == b"runs");
+        for (tree, batch) in self.0 {
+            tree.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+}
