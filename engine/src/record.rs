@@ -139,7 +139,6 @@ impl Serialize for RunRecord {
             "actions",
             &HistoryTree {
                 records: &self.actions,
-                large: None,
             },
         )?;
         map.end()
@@ -162,13 +161,13 @@ pub fn secured_trigger(trigger: &Value) -> Value {
 
 /// One record as history shows it (secured values redacted), for a running run's journal.
 pub fn shown(record: &ActionRecord) -> serde_json::Value {
-    serde_json::to_value(Redacted(record, None)).unwrap_or_default()
+    serde_json::to_value(Redacted(record)).unwrap_or_default()
 }
 
 /// What run history shows instead of secured inputs or outputs.
 pub const SECURED: &str = "Content not shown due to security configuration.";
 
-/// Values in run history larger than a threshold, collected while the tree is serialized so
+/// Values in run history larger than a threshold, collected while the tree is encoded so
 /// that the store keeps each distinct one once (by content hash) and the tree references it.
 #[derive(Debug, Default)]
 pub struct LargeValues {
@@ -181,10 +180,8 @@ impl LargeValues {
     /// How a large value appears in a stored tree.
     pub const KEY: &'static str = "$blob";
 
+    /// The reference a stored tree holds in place of `value` (the caller found it large).
     pub fn reference(&mut self, value: &Value) -> Option<serde_json::Value> {
-        if self.threshold == 0 || !exceeds(value, self.threshold) {
-            return None;
-        }
         use sha2::Digest;
         let bytes = serde_json::to_vec(value).ok()?;
         let hash: String = sha2::Sha256::digest(&bytes)
@@ -199,42 +196,17 @@ impl LargeValues {
     }
 }
 
-/// Whether a value's JSON is surely longer than `limit` bytes (a cheap lower bound).
-fn exceeds(value: &Value, limit: usize) -> bool {
-    fn size(v: &Value, budget: &mut isize) {
-        if *budget < 0 {
-            return;
-        }
-        match v {
-            Value::String(s) => *budget -= s.len() as isize + 2,
-            Value::Array(items) => items.iter().for_each(|i| size(i, budget)),
-            Value::Object(members) => members.iter().for_each(|(k, v)| {
-                *budget -= k.len() as isize + 3;
-                size(v, budget)
-            }),
-            _ => *budget -= 4,
-        }
-    }
-    let mut budget = limit as isize;
-    size(value, &mut budget);
-    budget < 0
-}
-
 /// The action tree for run history, serialized straight from the records: secured inputs and
-/// outputs are replaced by [`SECURED`], large ones by references when `large` collects them.
+/// outputs are replaced by [`SECURED`].
 pub struct HistoryTree<'a> {
     pub records: &'a [Arc<ActionRecord>],
-    pub large: Option<&'a std::cell::RefCell<LargeValues>>,
 }
 
-struct Redacted<'a>(
-    &'a ActionRecord,
-    Option<&'a std::cell::RefCell<LargeValues>>,
-);
+struct Redacted<'a>(&'a ActionRecord);
 
 impl Serialize for HistoryTree<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.records.iter().map(|r| Redacted(r, self.large)))
+        s.collect_seq(self.records.iter().map(|r| Redacted(r)))
     }
 }
 
@@ -246,12 +218,9 @@ impl Redacted<'_> {
         value: &Value,
         secure: bool,
     ) -> Result<(), M::Error> {
-        if secure {
-            return map.serialize_entry(key, SECURED);
-        }
-        match self.1.and_then(|large| large.borrow_mut().reference(value)) {
-            Some(reference) => map.serialize_entry(key, &reference),
-            None => map.serialize_entry(key, value),
+        match secure {
+            true => map.serialize_entry(key, SECURED),
+            false => map.serialize_entry(key, value),
         }
     }
 }
@@ -279,7 +248,6 @@ impl Serialize for Redacted<'_> {
                 "actions",
                 &HistoryTree {
                     records: &r.actions,
-                    large: self.1,
                 },
             )?;
         }

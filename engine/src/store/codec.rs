@@ -60,15 +60,22 @@ fn same(a: &Value, b: &Value) -> bool {
 /// How a record's inputs and outputs are written: as they are (the journal), or as history
 /// shows them (secured ones redacted, large ones referenced).
 pub trait Shown {
-    fn show<'v>(&mut self, value: &'v Value, secure: bool) -> std::borrow::Cow<'v, Value>;
+    /// What to write in place of a value, known before writing it (a redaction).
+    fn instead(&mut self, value: &Value, secure: bool) -> Option<Value>;
+    /// What to write in place of a value that took `written` bytes (a reference to it).
+    fn instead_of_written(&mut self, value: &Value, written: usize) -> Option<Value>;
 }
 
 /// The journal's view: values as they are.
 pub struct AsIs;
 
 impl Shown for AsIs {
-    fn show<'v>(&mut self, value: &'v Value, _: bool) -> std::borrow::Cow<'v, Value> {
-        std::borrow::Cow::Borrowed(value)
+    fn instead(&mut self, _: &Value, _: bool) -> Option<Value> {
+        None
+    }
+
+    fn instead_of_written(&mut self, _: &Value, _: usize) -> Option<Value> {
+        None
     }
 }
 
@@ -150,6 +157,19 @@ impl Encoder<'_> {
         }
     }
 
+    /// A value as `shown` has it: replaced, or written and then replaced if too large.
+    fn shown_value(&mut self, value: &Value, secure: bool, shown: &mut impl Shown) {
+        if let Some(instead) = shown.instead(value, secure) {
+            return self.value(&instead);
+        }
+        let start = self.0.len();
+        self.value(value);
+        if let Some(instead) = shown.instead_of_written(value, self.0.len() - start) {
+            self.0.truncate(start);
+            self.value(&instead);
+        }
+    }
+
     fn status(&mut self, status: RunStatus) {
         let index = RunStatus::ALL.iter().position(|s| *s == status);
         self.u8(index.unwrap_or(0) as u8);
@@ -166,12 +186,11 @@ impl Encoder<'_> {
         self.status(r.status);
         self.time(r.start_time);
         self.time(r.end_time);
-        let inputs = shown.show(&r.inputs, r.secure.0);
-        let outputs = shown.show(&r.outputs, r.secure.1);
-        self.value(&inputs);
-        match same(&inputs, &outputs) && !inputs.is_null() {
+        self.shown_value(&r.inputs, r.secure.0, shown);
+        let repeated = r.secure.0 == r.secure.1 && !r.inputs.is_null();
+        match repeated && same(&r.inputs, &r.outputs) {
             true => self.u8(SAME_AS_INPUTS),
-            false => self.value(&outputs),
+            false => self.shown_value(&r.outputs, r.secure.1, shown),
         }
         self.value(&r.error);
         self.opt_str(r.code.as_deref());
@@ -475,6 +494,7 @@ mod tests {
     fn outputs_equal_to_inputs_are_written_once() {
         let mut r = sample_record();
         r.actions.clear();
+        r.secure = (false, false);
         r.outputs = r.inputs.clone();
         let (mut once, mut twice) = (Vec::new(), Vec::new());
         Encoder(&mut once).record(&r);

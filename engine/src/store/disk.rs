@@ -19,7 +19,7 @@ pub struct DiskStore {
     trees: Trees,
     /// Unfinished runs (the log's content, and what sled holds unfinished).
     live: Arc<Mutex<LiveRuns>>,
-    /// Inputs and outputs whose JSON is longer than this are stored once, by content hash.
+    /// Inputs and outputs whose stored form is longer than this are stored once, by content hash.
     large_value_bytes: usize,
     writer: Writer,
 }
@@ -276,7 +276,7 @@ impl RunStore for DiskStore {
         let mut released = Vec::new();
         for item in t.runs.range(..id_bound(before)) {
             let (id, bytes) = item?;
-            let header: RunHeader = serde_json::from_slice(&bytes)?;
+            let header = super::trees::decode_header(&bytes)?;
             if header.running {
                 continue;
             }

@@ -63,7 +63,7 @@ impl StoreError {
 /// `Sluice.Store.SegmentBytes`.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
-    /// History values whose JSON is longer than this are stored once, by content hash
+    /// History values whose stored (binary) form is longer than this are stored once, by content hash
     /// (0: never). Default 64 KiB.
     pub large_value_bytes: usize,
     /// The most memory sled's page cache may take. Default 64 MiB: history is written once

@@ -158,7 +158,7 @@ fn index_unfinished(trees: &Trees) -> Result<(), StoreError> {
     }
     for item in trees.runs.iter() {
         let (id, bytes) = item?;
-        let header: RunHeader = serde_json::from_slice(&bytes)?;
+        let header = super::trees::decode_header(&bytes)?;
         if header.running {
             trees.running.insert(id, Vec::new())?;
         }

@@ -205,3 +205,43 @@ async fn recovery_folds_a_log_sled_never_saw() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_store_written_as_json_before_the_log_existed_still_reads() {
+    let dir = dir("legacy");
+    {
+        // The layout before the journal log: JSON headers, trees and journal entries in sled,
+        // and no index of unfinished runs.
+        let db = sled::open(&dir).unwrap();
+        let runs = db.open_tree("runs").unwrap();
+        let done = finished(header("D1"), RunStatus::Succeeded);
+        runs.insert("D1", serde_json::to_vec(&done).unwrap())
+            .unwrap();
+        runs.insert("D2", serde_json::to_vec(&header("D2")).unwrap())
+            .unwrap();
+        let tree = serde_json::json!([{"name": "Call", "type": "Http", "status": "Succeeded"}]);
+        let trees = db.open_tree("action_trees").unwrap();
+        trees
+            .insert("D1", serde_json::to_vec(&tree).unwrap())
+            .unwrap();
+        let journal = db.open_tree("journal").unwrap();
+        let key = trees::key(&[b"D2", b"First"]);
+        journal
+            .insert(key, serde_json::to_vec(&entry("First")).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = DiskStore::open(&dir).unwrap();
+    assert_eq!(running(&store), ["D2"]);
+    assert_eq!(journal_paths(&store, "D2"), ["First"]);
+    let d1 = store.run("D1").unwrap().unwrap();
+    assert_eq!(d1.actions.unwrap()[0]["name"], "Call");
+    assert_eq!(store.list(&RunFilter::default()).unwrap().len(), 2);
+    store
+        .finish_run(&finished(header("D2"), RunStatus::Succeeded), vec![])
+        .await
+        .unwrap();
+    assert!(running(&store).is_empty());
+    assert!(store.run("D2").unwrap().unwrap().journal.is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -8,30 +8,51 @@ use super::codec::{Decoder, Encoder, Shown};
 use super::{JournalEntry, RunHeader, StoreError};
 use crate::expr::Value;
 use crate::record::{ActionRecord, HistoryTree, LargeValues, SECURED};
-use std::borrow::Cow;
 use std::sync::Arc;
 
-/// The first byte of an action tree in the binary form (a JSON tree starts with `[`).
+/// The first byte of an action tree or run header in the binary form (JSON starts with `[`
+/// or `{`; stores written before the binary form hold JSON, read as such).
 const BINARY_TREE: u8 = 1;
+const BINARY_HEADER: u8 = 1;
+
+/// A run header as `runs` holds it.
+fn encode_header(header: &RunHeader) -> Vec<u8> {
+    let mut bytes = vec![BINARY_HEADER];
+    Encoder(&mut bytes).header(header);
+    bytes
+}
+
+/// A run header from `runs`: binary, or JSON.
+pub fn decode_header(bytes: &[u8]) -> Result<RunHeader, StoreError> {
+    match bytes.split_first() {
+        Some((&BINARY_HEADER, rest)) => Decoder::new(rest)
+            .header()
+            .map_err(|e| StoreError::Undecodable(e.to_string())),
+        _ => Ok(serde_json::from_slice(bytes)?),
+    }
+}
 
 /// History's view of a record's values: secured ones redacted, large ones referenced.
 struct HistoryView<'a>(&'a mut LargeValues);
 
 impl Shown for HistoryView<'_> {
-    fn show<'v>(&mut self, value: &'v Value, secure: bool) -> Cow<'v, Value> {
-        if secure {
-            return Cow::Owned(Value::from(SECURED));
+    fn instead(&mut self, _: &Value, secure: bool) -> Option<Value> {
+        secure.then(|| Value::from(SECURED))
+    }
+
+    fn instead_of_written(&mut self, value: &Value, written: usize) -> Option<Value> {
+        let large = &mut *self.0;
+        if large.threshold == 0 || written <= large.threshold {
+            return None;
         }
-        match self.0.reference(value) {
-            Some(reference) => Cow::Owned(Value::from_json(reference)),
-            None => Cow::Borrowed(value),
-        }
+        large.reference(value).map(Value::from_json)
     }
 }
 
 /// A finished run's action tree as stored: binary, values as history shows them.
 fn encode_tree(actions: &[Arc<ActionRecord>], large: &mut LargeValues) -> Vec<u8> {
-    let mut bytes = vec![BINARY_TREE];
+    let mut bytes = Vec::with_capacity(4096);
+    bytes.push(BINARY_TREE);
     let mut e = Encoder(&mut bytes);
     e.varint(actions.len() as u64);
     let mut view = HistoryView(large);
@@ -53,10 +74,7 @@ pub fn decode_tree(bytes: &[u8]) -> Result<serde_json::Value, StoreError> {
     for _ in 0..n {
         records.push(Arc::new(d.record().map_err(corrupt)?));
     }
-    let tree = HistoryTree {
-        records: &records,
-        large: None,
-    };
+    let tree = HistoryTree { records: &records };
     Ok(serde_json::to_value(tree)?)
 }
 
@@ -122,7 +140,7 @@ impl Trees {
 
     pub fn header(&self, id: &[u8]) -> Result<Option<RunHeader>, StoreError> {
         match self.runs.get(id)? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Some(bytes) => Ok(Some(decode_header(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -139,8 +157,7 @@ impl Trees {
     /// Writes a run's header and its workflow index entry.
     pub fn put_header(&self, batch: &mut Batches, header: &RunHeader) {
         let id = header.id.as_bytes();
-        let json = serde_json::to_vec(header).unwrap_or_default();
-        batch.insert(&self.runs, id.to_vec(), json);
+        batch.insert(&self.runs, id.to_vec(), encode_header(header));
         let index = key(&[header.workflow.to_lowercase().as_bytes(), id]);
         batch.insert(&self.by_workflow, index, Vec::new());
     }

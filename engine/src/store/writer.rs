@@ -27,7 +27,9 @@ const BATCH_LIMIT: usize = 10_000;
 /// whatever it holds (on a virtual disk, mostly the exit to the hypervisor), so under load
 /// syncing as often as possible spends more CPU on syncs the more runs there are; at most a
 /// thousand a second, a commit waits at most this much longer. (Measured with `sluice bench
-/// sustained --rate 5000`: 0 µs → 204K events/min at 187% CPU; 1 ms → 286K at 169%.)
+/// sustained --rate 4000`, twice each: 0 µs → 177K and 197K events/min; 300 µs → 210K and
+/// 171K; 1 ms → 232K and 223K. It costs the latency-bound durability micro-benchmark about
+/// 15%.)
 const SYNC_PACE: std::time::Duration = std::time::Duration::from_micros(1000);
 
 /// One write.
