@@ -214,6 +214,11 @@ impl Encoder<'_> {
     }
 
     pub fn header(&mut self, h: &RunHeader) {
+        self.header_with_trigger(h, &h.trigger)
+    }
+
+    /// A header with `trigger` in place of its trigger outputs.
+    pub fn header_with_trigger(&mut self, h: &RunHeader, trigger: &Value) {
         self.str(&h.id);
         self.str(&h.workflow);
         self.str(&h.version);
@@ -224,7 +229,7 @@ impl Encoder<'_> {
         if let Some(end) = h.end_time {
             self.time(end);
         }
-        self.value(&h.trigger);
+        self.value(trigger);
         self.value(&h.error);
         self.opt_str(h.event_id.as_deref());
         self.bool(h.secure_trigger);
@@ -333,7 +338,8 @@ impl<'a> Decoder<'a> {
             OBJECT => {
                 let n = self.count()?;
                 self.depth += 1;
-                let mut members = Map::with_capacity_and_hasher(n, Default::default());
+                // A count is bounded by the bytes left, not by what they could hold.
+                let mut members = Map::with_capacity_and_hasher(n.min(64), Default::default());
                 let filled = (0..n).try_for_each(|_| {
                     let key = self.str()?.to_string();
                     members.insert(key, self.value()?);

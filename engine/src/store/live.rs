@@ -47,11 +47,15 @@ impl LogRecord {
                 e.str(&entry.path);
                 e.record(&entry.record);
             }
-            LogRecord::Ended(header) => {
-                e.u8(ENDED);
-                e.header(header);
-            }
+            LogRecord::Ended(header) => LogRecord::encode_ended(header, out),
         }
+    }
+
+    /// An `Ended` record for a run's final header, leaving out its trigger outputs.
+    pub fn encode_ended(header: &RunHeader, out: &mut Vec<u8>) {
+        let mut e = Encoder(out);
+        e.u8(ENDED);
+        e.header_with_trigger(header, &crate::expr::Value::Null);
     }
 
     pub fn decode(bytes: &[u8]) -> Result<LogRecord, CodecError> {

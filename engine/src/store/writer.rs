@@ -224,7 +224,6 @@ impl State {
         let mut framed = Vec::new();
         let mut payload = Vec::new();
         let mut admitted = HashSet::new();
-        let live = self.live();
         for op in jobs.iter().flat_map(|j| &j.ops) {
             payload.clear();
             match op {
@@ -236,12 +235,11 @@ impl State {
                 }
                 Op::Finish(f) => {
                     let id = f.header.id.as_str();
-                    if !admitted.contains(id) && !live.contains(id) {
+                    // The lock only for the lookup: frames are encoded without holding it.
+                    if !admitted.contains(id) && !self.live().contains(id) {
                         continue;
                     }
-                    let mut header = f.header.clone();
-                    header.trigger = crate::expr::Value::Null;
-                    LogRecord::Ended(header).encode(&mut payload);
+                    LogRecord::encode_ended(&f.header, &mut payload);
                 }
                 Op::Release(_) => continue,
             }

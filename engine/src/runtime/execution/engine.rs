@@ -404,8 +404,8 @@ impl Engine {
         header.end_time = Some(end);
         header.error = error.clone();
         if let Some(store) = &store {
-            // Awaited, so that a trigger acknowledging its event after the run never acknowledges
-            // a run the store could lose.
+            // Awaited, so that the history shows the run ended once the caller has its record
+            // (the run was durable from its admission on: a crash before this resumes it).
             let _ = store.finish_run(&header, actions.clone()).await;
         } else if let Some(history) = self.store.as_ref().filter(|_| plan.stateless_history) {
             // A stateless workflow with run history on: a summary, written off the run's path.
