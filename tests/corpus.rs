@@ -4,7 +4,7 @@
 //! reason (`{"error": "...", "why": "..."}`).
 
 use serde_json::Value;
-use sluice_engine::definition::check_workflow_file;
+use sluice_engine::definition::{check_workflow_file, Purpose};
 use std::path::Path;
 
 #[test]
@@ -26,7 +26,7 @@ fn corpus_matches_expectations() {
 
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let report = check_workflow_file(&file, &name);
+        let report = check_workflow_file(&file, &name, Purpose::Validate);
         let listing: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
         match &expected[&name] {
             Value::String(s) if s == "valid" => {

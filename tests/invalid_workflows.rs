@@ -1,7 +1,7 @@
 //! Deliberately broken workflows in `tests/data/invalid/`: each is reported with the exact
 //! pointer, line, column and message, and nothing else.
 
-use sluice_engine::definition::check_workflow_file;
+use sluice_engine::definition::{check_workflow_file, Purpose};
 use std::path::Path;
 
 /// (file stem, JSON pointer, line, column, message)
@@ -70,7 +70,7 @@ fn each_broken_workflow_reports_exactly_its_problem() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/invalid");
     for (stem, pointer, line, column, message) in CASES {
         let file = dir.join(format!("{stem}.json"));
-        let report = check_workflow_file(&file, stem);
+        let report = check_workflow_file(&file, stem, Purpose::Validate);
         let got: Vec<_> = report
             .problems
             .iter()

@@ -3,7 +3,7 @@
 use crate::Format;
 use serde::Serialize;
 use sluice_engine::definition::{
-    check_app, check_workflow_file, Problem, WorkflowKind, WorkflowReport,
+    check_app, check_workflow_file, Problem, Purpose, WorkflowKind, WorkflowReport,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,13 +69,18 @@ fn check_path(
         workflows.push(check_workflow_file(
             &path.join("workflow.json"),
             &folder_name(path),
+            Purpose::Validate,
         ));
     } else if metadata.is_dir() {
-        let report = check_app(path);
+        let report = check_app(path, Purpose::Validate);
         app_problems.extend(report.problems);
         workflows.extend(report.workflows);
     } else {
-        workflows.push(check_workflow_file(path, &workflow_name(path)));
+        workflows.push(check_workflow_file(
+            path,
+            &workflow_name(path),
+            Purpose::Validate,
+        ));
     }
     Ok(())
 }

@@ -9,94 +9,94 @@ use serde_json::Value;
 
 /// One action of a workflow, at any depth.
 #[derive(Debug, Clone)]
-pub struct Action {
+pub struct Action<P = Value> {
     pub name: String,
     /// Where the action is in its file, e.g. `/definition/actions/Scope/actions/Http`.
     pub pointer: Pointer,
     pub action_type: ActionType,
     /// The `kind` some types carry (`Http` on Request, `ServiceProvider` …).
     pub kind: Option<String>,
-    pub body: ActionBody,
+    pub body: ActionBody<P>,
     pub run_after: RunAfter,
     /// The `inputs` as written (without `retryPolicy`), for handlers and run history.
-    pub inputs: Value,
+    pub inputs: P,
     /// `inputs.retryPolicy`, lifted out of the inputs because it is not sent anywhere.
     pub retry_policy: Option<RetryPolicy>,
-    pub options: CommonOptions,
+    pub options: CommonOptions<P>,
 }
 
 /// The type-specific part of an action.
 #[derive(Debug, Clone)]
-pub enum ActionBody {
+pub enum ActionBody<P = Value> {
     Scope {
-        actions: Actions,
+        actions: Actions<P>,
     },
     If {
-        expression: Value,
-        actions: Actions,
-        else_actions: Actions,
+        expression: P,
+        actions: Actions<P>,
+        else_actions: Actions<P>,
     },
     Switch {
-        expression: Value,
-        cases: IndexMap<String, SwitchCase>,
-        default_actions: Actions,
+        expression: P,
+        cases: IndexMap<String, SwitchCase<P>>,
+        default_actions: Actions<P>,
     },
     Foreach {
-        foreach: Value,
-        actions: Actions,
+        foreach: P,
+        actions: Actions<P>,
     },
     Until {
-        expression: Value,
-        actions: Actions,
+        expression: P,
+        actions: Actions<P>,
     },
-    InitializeVariable(InitializeVariableInputs),
-    SetVariable(VariableInputs),
-    IncrementVariable(VariableInputs),
-    DecrementVariable(VariableInputs),
-    AppendToArrayVariable(VariableInputs),
-    AppendToStringVariable(VariableInputs),
-    Compose(Value),
-    ParseJson(ParseJsonInputs),
-    Query(QueryInputs),
-    Select(SelectInputs),
-    Join(JoinInputs),
-    Table(TableInputs),
-    Http(HttpInputs),
-    HttpWebhook(HttpWebhookInputs),
-    Function(FunctionInputs),
-    InvokeFunction(InvokeFunctionInputs),
-    Workflow(WorkflowInputs),
-    Response(ResponseInputs),
-    Terminate(TerminateInputs),
-    Wait(WaitInputs),
+    InitializeVariable(InitializeVariableInputs<P>),
+    SetVariable(VariableInputs<P>),
+    IncrementVariable(VariableInputs<P>),
+    DecrementVariable(VariableInputs<P>),
+    AppendToArrayVariable(VariableInputs<P>),
+    AppendToStringVariable(VariableInputs<P>),
+    Compose(P),
+    ParseJson(ParseJsonInputs<P>),
+    Query(QueryInputs<P>),
+    Select(SelectInputs<P>),
+    Join(JoinInputs<P>),
+    Table(TableInputs<P>),
+    Http(HttpInputs<P>),
+    HttpWebhook(HttpWebhookInputs<P>),
+    Function(FunctionInputs<P>),
+    InvokeFunction(InvokeFunctionInputs<P>),
+    Workflow(WorkflowInputs<P>),
+    Response(ResponseInputs<P>),
+    Terminate(TerminateInputs<P>),
+    Wait(WaitInputs<P>),
     JavaScriptCode(JavaScriptCodeInputs),
-    ServiceProvider(ServiceProviderInputs),
-    ApiConnection(ApiConnectionInputs),
-    ApiConnectionWebhook(ApiConnectionInputs),
-    Xslt(TransformInputs),
-    Liquid(TransformInputs),
+    ServiceProvider(ServiceProviderInputs<P>),
+    ApiConnection(ApiConnectionInputs<P>),
+    ApiConnectionWebhook(ApiConnectionInputs<P>),
+    Xslt(TransformInputs<P>),
+    Liquid(TransformInputs<P>),
 }
 
 /// One case of a Switch.
 #[derive(Debug, Clone)]
-pub struct SwitchCase {
+pub struct SwitchCase<P = Value> {
     pub pointer: Pointer,
     /// The value compared with the Switch expression: a literal string or integer.
     pub case: Value,
-    pub actions: Actions,
+    pub actions: Actions<P>,
 }
 
 /// One list of child actions of a container, with where it is in the file.
-pub struct Branch<'a> {
+pub struct Branch<'a, P = Value> {
     /// The pointer of the `actions` object holding the children.
     pub pointer: Pointer,
-    pub actions: &'a Actions,
+    pub actions: &'a Actions<P>,
 }
 
-impl Action {
+impl<P> Action<P> {
     /// Every child action list of this action (none for non-containers): a Scope's or loop's
     /// `actions`, both branches of an If, every case and the default of a Switch.
-    pub fn branches(&self) -> Vec<Branch<'_>> {
+    pub fn branches(&self) -> Vec<Branch<'_, P>> {
         let p = &self.pointer;
         let at = |pointer: Pointer, actions| Branch { pointer, actions };
         match &self.body {

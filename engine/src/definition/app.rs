@@ -7,10 +7,12 @@
 use super::action::ActionBody;
 use super::model::{Actions, Workflow};
 use super::names::ParameterType;
+use super::node::Node;
+use super::payload::Skipped;
 use super::problem::{Problem, Problems};
 use super::reader::Reader;
 use super::source::Locator;
-use super::workflow_file::{check_workflow_file, WorkflowReport};
+use super::workflow_file::{check_workflow_file, Purpose, WorkflowReport};
 use crate::error::Error;
 use crate::pointer::Pointer;
 use indexmap::IndexMap;
@@ -158,7 +160,7 @@ struct AppFiles {
 }
 
 /// Checks every file of the app folder `root`.
-pub fn check_app(root: &Path) -> AppReport {
+pub fn check_app(root: &Path, purpose: Purpose) -> AppReport {
     let mut problems = Vec::new();
     let files = read_app_files(root, &mut problems);
     let mut workflows = Vec::new();
@@ -169,7 +171,7 @@ pub fn check_app(root: &Path) -> AppReport {
         )),
         Ok(folders) => {
             for (name, file) in folders {
-                workflows.push(check_workflow_file(&file, &name));
+                workflows.push(check_workflow_file(&file, &name, purpose));
             }
         }
         Err(e) => problems.push(app_problem(root, &format!("cannot list the folder: {e}"))),
@@ -185,7 +187,7 @@ pub fn check_app(root: &Path) -> AppReport {
 impl App {
     /// Loads the app in `root`; any error in any file fails the load with all problems.
     pub fn load(root: &Path) -> Result<App, Error> {
-        let mut report = check_app(root);
+        let mut report = check_app(root, Purpose::Run);
         if !report.is_valid() {
             let mut problems = report.problems;
             for w in report.workflows {
@@ -238,8 +240,8 @@ fn read_app_files(root: &Path, problems: &mut Vec<Problem>) -> AppFiles {
 fn read_optional<T: DeserializeOwned>(file: &Path, problems: &mut Vec<Problem>) -> Option<T> {
     let text = std::fs::read_to_string(file).ok()?;
     let mut found = Problems::new(file);
-    let value = match serde_json::from_str::<Value>(&text) {
-        Ok(v) => v,
+    let root = match Node::parse(&text) {
+        Ok(root) => root,
         Err(e) => {
             let at = super::source::Position {
                 line: e.line() as u32,
@@ -250,7 +252,7 @@ fn read_optional<T: DeserializeOwned>(file: &Path, problems: &mut Vec<Problem>) 
             return None;
         }
     };
-    let result = Reader::new(&mut found).leaf(value, &Pointer::root());
+    let result = Reader::<Skipped>::new(&mut found).leaf(root, &Pointer::root());
     problems.extend(found.finish(&Locator::new(&text)));
     result
 }
@@ -282,7 +284,7 @@ fn app_problem(root: &Path, message: &str) -> Problem {
 fn check_references(files: &AppFiles, workflows: &mut [WorkflowReport]) {
     let names: Vec<String> = workflows.iter().map(|w| w.name.clone()).collect();
     for report in workflows {
-        let Some(workflow) = &report.workflow else {
+        let Some(workflow) = &report.skeleton else {
             continue;
         };
         let mut found = Problems::new(&workflow.file);
@@ -291,11 +293,17 @@ fn check_references(files: &AppFiles, workflows: &mut [WorkflowReport]) {
             let text = std::fs::read_to_string(&workflow.file).unwrap_or_default();
             report.problems.extend(found.finish(&Locator::new(&text)));
             report.workflow = None;
+            report.skeleton = None;
         }
     }
 }
 
-fn check_actions(actions: &Actions, files: &AppFiles, workflows: &[String], found: &mut Problems) {
+fn check_actions<P>(
+    actions: &Actions<P>,
+    files: &AppFiles,
+    workflows: &[String],
+    found: &mut Problems,
+) {
     for action in actions.values() {
         let inputs = action.pointer.join("inputs");
         match &action.body {

@@ -60,13 +60,22 @@ impl Serialize for Pointer {
 pub struct Problems {
     file: PathBuf,
     list: Vec<Problem>,
+    /// Problems past [`MAX_PROBLEMS`], counted but not kept.
+    dropped: usize,
+    dropped_errors: bool,
 }
+
+/// The most problems kept for one file. A hostile file can have one per element; past this
+/// many, the rest are counted and summed up in a last problem, as compilers stop listing.
+pub const MAX_PROBLEMS: usize = 1000;
 
 impl Problems {
     pub fn new(file: &Path) -> Problems {
         Problems {
             file: file.to_path_buf(),
             list: Vec::new(),
+            dropped: 0,
+            dropped_errors: false,
         }
     }
 
@@ -91,6 +100,11 @@ impl Problems {
     }
 
     fn push(&mut self, pointer: &Pointer, severity: Severity, message: String) {
+        if self.list.len() >= MAX_PROBLEMS {
+            self.dropped += 1;
+            self.dropped_errors |= severity == Severity::Error;
+            return;
+        }
         self.list.push(Problem {
             file: self.file.clone(),
             pointer: pointer.clone(),
@@ -101,8 +115,14 @@ impl Problems {
         });
     }
 
+    /// Whether the outcome can no longer change: no more problems are kept, and the file is
+    /// already known to be invalid. Costly checks may stop then.
+    pub fn settled(&self) -> bool {
+        self.dropped_errors
+    }
+
     pub fn has_errors(&self) -> bool {
-        self.list.iter().any(Problem::is_error)
+        self.dropped_errors || self.list.iter().any(Problem::is_error)
     }
 
     /// Resolves positions and returns the problems in file order.
@@ -121,6 +141,24 @@ impl Problems {
             }
         }
         self.list.sort_by_key(|p| (p.line, p.column));
+        if self.dropped > 0 {
+            let severity = if self.dropped_errors {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            self.list.push(Problem {
+                file: self.file,
+                pointer: Pointer::root(),
+                line: None,
+                column: None,
+                severity,
+                message: format!(
+                    "more problems are not listed ({} at least); the first {MAX_PROBLEMS} are above",
+                    self.dropped
+                ),
+            });
+        }
         self.list
     }
 }

@@ -8,6 +8,7 @@ use super::action::{Action, ActionBody};
 use super::model::{Actions, CommonOptions, Dynamic, RetryPolicy, Trigger, Workflow};
 use super::names::{ActionType, OperationOption, RetryType};
 use super::problem::Problems;
+use super::reader::Unreadable;
 use crate::pointer::Pointer;
 use std::collections::{HashMap, HashSet};
 
@@ -28,19 +29,19 @@ pub mod limits {
 }
 
 /// An action together with where it sits in the workflow.
-struct Visit<'a> {
-    action: &'a Action,
+struct Visit<'a, P> {
+    action: &'a Action<P>,
     /// Number of containers around the action; 0 at the top level.
     depth: usize,
-    parent: Option<&'a Action>,
+    parent: Option<&'a Action<P>>,
     /// The innermost Foreach or Until around the action.
-    enclosing_loop: Option<&'a Action>,
+    enclosing_loop: Option<&'a Action<P>>,
 }
 
 /// Checks `workflow`; `unreadable` names actions that failed to read (see `Reader`).
-pub(crate) fn validate(
-    workflow: &Workflow,
-    unreadable: &HashSet<(Pointer, String)>,
+pub(crate) fn validate<P>(
+    workflow: &Workflow<P>,
+    unreadable: &Unreadable,
     problems: &mut Problems,
 ) {
     check_triggers(workflow, problems);
@@ -56,16 +57,6 @@ pub(crate) fn validate(
         &mut branches,
     );
 
-    if visits.len() > limits::MAX_ACTIONS {
-        problems.error(
-            &workflow.definition_pointer.join("actions"),
-            format!(
-                "the workflow has {} actions; Logic Apps allows at most {}",
-                visits.len(),
-                limits::MAX_ACTIONS
-            ),
-        );
-    }
     let names = check_names(&visits, problems);
     for visit in &visits {
         check_placement(visit, problems);
@@ -77,13 +68,13 @@ pub(crate) fn validate(
     }
 }
 
-fn collect<'a>(
-    actions: &'a Actions,
+fn collect<'a, P>(
+    actions: &'a Actions<P>,
     depth: usize,
-    parent: Option<&'a Action>,
-    enclosing_loop: Option<&'a Action>,
-    visits: &mut Vec<Visit<'a>>,
-    branches: &mut Vec<(Pointer, &'a Actions)>,
+    parent: Option<&'a Action<P>>,
+    enclosing_loop: Option<&'a Action<P>>,
+    visits: &mut Vec<Visit<'a, P>>,
+    branches: &mut Vec<(Pointer, &'a Actions<P>)>,
 ) {
     for action in actions.values() {
         visits.push(Visit {
@@ -111,25 +102,14 @@ fn collect<'a>(
     }
 }
 
-fn check_triggers(workflow: &Workflow, problems: &mut Problems) {
-    let mut triggers = workflow.definition.triggers.values();
-    if let Some(first) = triggers.next() {
-        for extra in triggers {
-            problems.error(
-                &extra.pointer,
-                format!(
-                    "a workflow has exactly one trigger; '{}' is a second one besides '{}'",
-                    extra.name, first.name
-                ),
-            );
-        }
-    }
+/// The reader keeps one trigger at most, and reports any other.
+fn check_triggers<P>(workflow: &Workflow<P>, problems: &mut Problems) {
     for trigger in workflow.definition.triggers.values() {
         check_trigger(trigger, problems);
     }
 }
 
-fn check_trigger(trigger: &Trigger, problems: &mut Problems) {
+fn check_trigger<P>(trigger: &Trigger<P>, problems: &mut Problems) {
     let at = &trigger.pointer;
     if let Some(r) = trigger.recurrence.as_ref().filter(|r| r.interval < 1) {
         problems.error(
@@ -158,7 +138,10 @@ fn check_trigger(trigger: &Trigger, problems: &mut Problems) {
 }
 
 /// Action names are unique across the workflow, ignoring case. Returns lower-case name → pointer.
-fn check_names<'a>(visits: &[Visit<'a>], problems: &mut Problems) -> HashMap<String, &'a Pointer> {
+fn check_names<'a, P>(
+    visits: &[Visit<'a, P>],
+    problems: &mut Problems,
+) -> HashMap<String, &'a Pointer> {
     let mut names: HashMap<String, &Pointer> = HashMap::with_capacity(visits.len());
     for visit in visits {
         let action = visit.action;
@@ -177,7 +160,7 @@ fn check_names<'a>(visits: &[Visit<'a>], problems: &mut Problems) -> HashMap<Str
     names
 }
 
-fn check_placement(visit: &Visit<'_>, problems: &mut Problems) {
+fn check_placement<P>(visit: &Visit<'_, P>, problems: &mut Problems) {
     let action = visit.action;
     if visit.depth > limits::MAX_NESTING_DEPTH {
         problems.error(
@@ -212,7 +195,7 @@ fn check_placement(visit: &Visit<'_>, problems: &mut Problems) {
     }
 }
 
-fn check_action(action: &Action, problems: &mut Problems) {
+fn check_action<P>(action: &Action<P>, problems: &mut Problems) {
     let at = &action.pointer;
     check_concurrency(action, problems);
     if let Some(policy) = &action.retry_policy {
@@ -220,16 +203,6 @@ fn check_action(action: &Action, problems: &mut Problems) {
     }
     match &action.body {
         ActionBody::Switch { cases, .. } => {
-            if cases.len() > limits::MAX_SWITCH_CASES {
-                problems.error(
-                    &at.join("cases"),
-                    format!(
-                        "the Switch has {} cases; Logic Apps allows at most {}",
-                        cases.len(),
-                        limits::MAX_SWITCH_CASES
-                    ),
-                );
-            }
             let mut seen = HashSet::new();
             for case in cases.values() {
                 if !seen.insert(case.case.to_string()) {
@@ -276,8 +249,8 @@ fn check_action(action: &Action, problems: &mut Problems) {
     }
 }
 
-fn check_concurrency(action: &Action, problems: &mut Problems) {
-    let options: &CommonOptions = &action.options;
+fn check_concurrency<P>(action: &Action<P>, problems: &mut Problems) {
+    let options: &CommonOptions<P> = &action.options;
     let Some(repetitions) = options
         .runtime_configuration
         .concurrency
@@ -337,18 +310,18 @@ fn check_retry(policy: &RetryPolicy, at: &Pointer, problems: &mut Problems) {
 }
 
 /// Every runAfter entry must name a sibling: an action of the same container.
-fn check_run_after(
+fn check_run_after<P>(
     branch: &Pointer,
-    actions: &Actions,
+    actions: &Actions<P>,
     names: &HashMap<String, &Pointer>,
-    unreadable: &HashSet<(Pointer, String)>,
+    unreadable: &Unreadable,
     problems: &mut Problems,
 ) {
     let siblings: HashSet<String> = actions.keys().map(|k| k.to_lowercase()).collect();
     for action in actions.values() {
         for target in action.run_after.keys() {
             let key = target.to_lowercase();
-            if siblings.contains(&key) || unreadable.contains(&(branch.clone(), key.clone())) {
+            if siblings.contains(&key) || unreadable.contains(branch, &key) {
                 continue;
             }
             let at = action.pointer.join("runAfter").join(target);
@@ -364,7 +337,7 @@ fn check_run_after(
 }
 
 /// Reports each runAfter cycle among the siblings of one container once.
-fn check_cycles(actions: &Actions, problems: &mut Problems) {
+fn check_cycles<P>(actions: &Actions<P>, problems: &mut Problems) {
     let index: HashMap<String, usize> = actions
         .keys()
         .enumerate()
@@ -390,12 +363,12 @@ fn check_cycles(actions: &Actions, problems: &mut Problems) {
 /// Depth-first search from `node` with an explicit stack (a file may chain thousands of
 /// actions by runAfter; recursion would exhaust the stack). `path` is the current chain;
 /// `state` is 0 unvisited, 1 on the path, 2 done.
-fn find_cycles(
+fn find_cycles<P>(
     node: usize,
     edges: &[Vec<usize>],
     state: &mut [u8],
     path: &mut Vec<usize>,
-    actions: &Actions,
+    actions: &Actions<P>,
     problems: &mut Problems,
 ) {
     if state[node] != 0 {
@@ -429,7 +402,7 @@ fn find_cycles(
     }
 }
 
-fn report_cycle(start: usize, path: &[usize], actions: &Actions, problems: &mut Problems) {
+fn report_cycle<P>(start: usize, path: &[usize], actions: &Actions<P>, problems: &mut Problems) {
     let from = path.iter().position(|&n| n == start).unwrap_or(0);
     let name = |i: usize| actions.get_index(i).map(|(k, _)| k.as_str()).unwrap_or("?");
     let mut chain: Vec<&str> = path[from..].iter().map(|&i| name(i)).collect();

@@ -2,11 +2,14 @@
 
 use super::model::Workflow;
 use super::names::WorkflowKind;
+use super::node::Node;
+use super::payload::Skipped;
 use super::problem::{Problem, Problems};
 use super::reader::Reader;
 use super::source::{Locator, Position};
 use super::validate::validate;
 use serde::Serialize;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The outcome of checking one workflow file.
@@ -19,9 +22,13 @@ pub struct WorkflowReport {
     /// Actions at any depth, when the file could be read.
     pub actions: usize,
     pub problems: Vec<Problem>,
-    /// The workflow, present only when there is no error.
+    /// The workflow, present only when there is no error and it was read to run.
     #[serde(skip)]
     pub workflow: Option<Workflow>,
+    /// The workflow's structure without its payloads, present when there is no error; for the
+    /// checks across an app's files.
+    #[serde(skip)]
+    pub(crate) skeleton: Option<Workflow<Skipped>>,
 }
 
 impl WorkflowReport {
@@ -35,8 +42,18 @@ impl WorkflowReport {
 /// document in memory takes up to tens of times its size.
 pub const MAX_WORKFLOW_BYTES: u64 = 4 << 20;
 
+/// What a workflow file is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Problems only (`sluice validate`): payloads are never parsed into memory, so checking
+    /// costs memory in proportion to the file's size, whatever it holds.
+    Validate,
+    /// Problems, and the workflow to run when there is no error.
+    Run,
+}
+
 /// Reads and checks the workflow in `file`, named `name`.
-pub fn check_workflow_file(file: &Path, name: &str) -> WorkflowReport {
+pub fn check_workflow_file(file: &Path, name: &str, purpose: Purpose) -> WorkflowReport {
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     if size > MAX_WORKFLOW_BYTES {
         let mut problems = Problems::new(file);
@@ -46,33 +63,39 @@ pub fn check_workflow_file(file: &Path, name: &str) -> WorkflowReport {
                 "the file is {size} bytes, more than the {MAX_WORKFLOW_BYTES} a workflow definition may have"
             ),
         );
-        return report(name, file, None, problems.finish(&Locator::default()));
+        return report::<Skipped>(name, file, None, problems.finish(&Locator::default()));
     }
     match std::fs::read_to_string(file) {
-        Ok(text) => check_workflow_text(&text, file, name),
+        Ok(text) => check(&text, file, name, purpose),
         Err(e) => {
             let mut problems = Problems::new(file);
             problems.error(
                 &super::Pointer::root(),
                 format!("cannot read the file: {e}"),
             );
-            report(name, file, None, problems.finish(&Locator::default()))
+            report::<Skipped>(name, file, None, problems.finish(&Locator::default()))
         }
     }
 }
 
-/// Reads and checks workflow JSON already in memory; `file` is used in messages.
+/// Reads and checks workflow JSON already in memory, for running; `file` is used in messages.
 pub fn check_workflow_text(text: &str, file: &Path, name: &str) -> WorkflowReport {
+    check(text, file, name, Purpose::Run)
+}
+
+/// Validates `text` with its payloads skipped; then, to run a valid workflow, reads it again
+/// with its payloads kept.
+pub(crate) fn check(text: &str, file: &Path, name: &str, purpose: Purpose) -> WorkflowReport {
     let mut problems = Problems::new(file);
-    let value: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
+    let root = match Node::parse(text) {
+        Ok(root) => root,
         Err(e) => {
             let position = Position {
                 line: e.line() as u32,
                 column: e.column() as u32,
             };
             problems.error_at(position, format!("invalid JSON: {}", strip_position(&e)));
-            return report(name, file, None, problems.finish(&Locator::default()));
+            return report::<Skipped>(name, file, None, problems.finish(&Locator::default()));
         }
     };
     let locator = Locator::new(text);
@@ -82,26 +105,32 @@ pub fn check_workflow_text(text: &str, file: &Path, name: &str) -> WorkflowRepor
             "this key appears twice in the same object; JSON readers keep only the last one",
         );
     }
-    super::expressions::check(&value, &mut problems);
-    let mut reader = Reader::new(&mut problems);
-    let workflow = reader.workflow(value, name, file).map(|mut w| {
-        w.source = std::sync::Arc::from(text);
-        w
-    });
+    super::expressions::check(root, &mut problems);
+    let mut reader = Reader::<Skipped>::new(&mut problems);
+    let skeleton = reader.workflow(root, name, file);
     let unreadable = std::mem::take(&mut reader.unreadable);
-    if let Some(w) = &workflow {
+    if let Some(w) = &skeleton {
         validate(w, &unreadable, &mut problems);
     }
     let valid = !problems.has_errors();
-    let mut report = report(name, file, workflow.as_ref(), problems.finish(&locator));
-    report.workflow = workflow.filter(|_| valid);
+    let mut report = report(name, file, skeleton.as_ref(), problems.finish(&locator));
+    report.skeleton = skeleton.filter(|_| valid);
+    if valid && purpose == Purpose::Run {
+        let mut ignored = Problems::new(file);
+        report.workflow = Reader::<Value>::new(&mut ignored)
+            .workflow(root, name, file)
+            .map(|mut w| {
+                w.source = std::sync::Arc::from(text);
+                w
+            });
+    }
     report
 }
 
-fn report(
+fn report<P>(
     name: &str,
     file: &Path,
-    workflow: Option<&Workflow>,
+    workflow: Option<&Workflow<P>>,
     problems: Vec<Problem>,
 ) -> WorkflowReport {
     WorkflowReport {
@@ -111,6 +140,7 @@ fn report(
         actions: workflow.map_or(0, Workflow::action_count),
         problems,
         workflow: None,
+        skeleton: None,
     }
 }
 
@@ -123,10 +153,10 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
-impl Workflow {
+impl<P> Workflow<P> {
     /// Actions at any depth.
     pub fn action_count(&self) -> usize {
-        fn count(actions: &super::model::Actions) -> usize {
+        fn count<P>(actions: &super::model::Actions<P>) -> usize {
             actions
                 .values()
                 .map(|a| 1 + a.branches().iter().map(|b| count(b.actions)).sum::<usize>())
