@@ -1,5 +1,6 @@
 //! Any bytes as a workflow.json: reading, validating, locating problems and, for a valid
-//! workflow, compiling its plan must report problems, never panic or exhaust the stack.
+//! workflow, reading it again to run and compiling its plan must report problems, never panic
+//! or exhaust the stack.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +14,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let report = check_workflow_text(text, Path::new("fuzz/workflow.json"), "fuzz");
+    // Validation skips payloads; reading to run keeps them. Both must agree on a valid file.
+    assert_eq!(report.is_valid(), report.workflow.is_some());
     if let Some(workflow) = report.workflow {
         let _ = Plan::compile(&workflow, &HashMap::new());
     }
