@@ -95,7 +95,8 @@ fn components(mut s: &str, units: &[(char, f64)]) -> Result<f64, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
             .ok_or_else(|| format!("'{s}' has no unit designator"))?;
         if digits == 0 {
-            return Err(format!("'{}' is not preceded by a number", &s[..1]));
+            let first = s.chars().next().unwrap_or_default();
+            return Err(format!("'{first}' is not preceded by a number"));
         }
         let number: f64 = s[..digits]
             .replace(',', ".")
@@ -156,6 +157,8 @@ mod tests {
             "PT1S1H",
             "P1.5D",
             "10 seconds",
+            "PT϶",
+            "P϶D",
         ] {
             assert!(IsoDuration::parse(bad).is_err(), "{bad} accepted");
         }
