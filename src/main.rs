@@ -53,6 +53,11 @@ enum Command {
         /// without a value) and serve the sample app's scoring function in-process.
         #[arg(long, num_args = 0..=1, default_missing_value = "100", value_name = "RATE")]
         demo: Option<f64>,
+        /// Record stateful runs in PostgreSQL instead (`postgres://user@host:port/database`);
+        /// the app setting `Sluice.Store` gives the same. One instance writes to a database at a
+        /// time.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
     },
     /// The Logic Apps scaling studies on this machine: the engine in-process against the
     /// embedded Kafka cluster and a local downstream, with the study's figures beside ours,
@@ -280,7 +285,15 @@ fn main() -> ExitCode {
             port,
             mocks,
             demo,
-        } => run::run(&app, data.as_deref(), port, mocks.as_deref(), demo),
+            store,
+        } => run::run(
+            &app,
+            data.as_deref(),
+            port,
+            mocks.as_deref(),
+            demo,
+            store.as_deref(),
+        ),
         Command::Bench { scenario, options } => bench::run(scenario, options),
         Command::Mock {
             kind:

@@ -76,7 +76,7 @@ pub fn run(
     let mut engine = Engine::new(connectors.handlers(), app_settings(&app));
     if let Some(dir) = data {
         std::fs::create_dir_all(dir)?;
-        engine = engine.with_store(crate::commands::runs::open_for(&app, dir)?);
+        engine = engine.with_store(crate::commands::runs::open_for(&app, dir, None)?);
     }
     // A host, so that Workflow actions run their child in-process.
     let host = Arc::new(

@@ -20,6 +20,7 @@ pub fn run(
     port: u16,
     mocks: Option<&Path>,
     demo: Option<f64>,
+    store: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let demo_function = demo
         .map(|_| crate::commands::demo::bind_function())
@@ -44,7 +45,7 @@ pub fn run(
     };
     let dir = crate::commands::runs::data_dir(app_dir, data);
     std::fs::create_dir_all(&dir)?;
-    let store = crate::commands::runs::open_for(&app, &dir)?;
+    let store = crate::commands::runs::open_for(&app, &dir, store)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

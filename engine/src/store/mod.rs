@@ -12,16 +12,21 @@
 //! path. Unfinished runs are held in memory (`live`) for history queries; a full log segment's
 //! unfinished runs move into sled before the segment is deleted, and opening the store folds
 //! whatever the log holds into sled (`recovery`).
+//!
+//! [`PgStore`] keeps the same records in PostgreSQL (`postgres`), so that several instances can
+//! share one history; its writes are grouped in one transaction per batch.
 
 mod codec;
 mod disk;
 pub mod history;
 mod live;
 mod log;
+pub mod postgres;
 mod recovery;
 mod trees;
 mod writer;
 
+pub use self::postgres::PgStore;
 pub use disk::{DiskStore, LARGE_VALUE_BYTES};
 
 use crate::definition::RunStatus;
@@ -46,13 +51,21 @@ pub enum StoreError {
     Log(#[from] std::io::Error),
     #[error("the run store's writer has stopped")]
     Closed,
+    #[error("the PostgreSQL run store failed: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Another instance holds the store for writing.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl StoreError {
     /// Whether another process holds the store: sled takes an exclusive lock on its file and
     /// reports a lock it cannot take as an I/O error of kind `Other` naming the lock.
     pub fn is_locked(&self) -> bool {
-        matches!(self, StoreError::Sled(sled::Error::Io(e))
+        matches!(self, StoreError::Busy(_))
+            || matches!(self, StoreError::Sled(sled::Error::Io(e))
             if e.kind() == std::io::ErrorKind::WouldBlock
                 || e.to_string().starts_with("could not acquire lock"))
     }

@@ -16,7 +16,7 @@ const BINARY_TREE: u8 = 1;
 const BINARY_HEADER: u8 = 1;
 
 /// A run header as `runs` holds it.
-fn encode_header(header: &RunHeader) -> Vec<u8> {
+pub fn encode_header(header: &RunHeader) -> Vec<u8> {
     let mut bytes = vec![BINARY_HEADER];
     Encoder(&mut bytes).header(header);
     bytes
@@ -50,7 +50,7 @@ impl Shown for HistoryView<'_> {
 }
 
 /// A finished run's action tree as stored: binary, values as history shows them.
-fn encode_tree(actions: &[Arc<ActionRecord>], large: &mut LargeValues) -> Vec<u8> {
+pub fn encode_tree(actions: &[Arc<ActionRecord>], large: &mut LargeValues) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(4096);
     bytes.push(BINARY_TREE);
     let mut e = Encoder(&mut bytes);

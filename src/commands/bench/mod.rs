@@ -262,7 +262,7 @@ async fn bench(
     let app = App::load(&dir.path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let data = dir.data();
     std::fs::create_dir_all(&data)?;
-    let store = crate::commands::runs::open_for(&app, &data)?;
+    let store = crate::commands::runs::open_for(&app, &data, None)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hosted = Hosted::start(Setup {
         app: &app,

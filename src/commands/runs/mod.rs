@@ -16,7 +16,7 @@ use sluice_engine::runtime::hosting::host::Host;
 use sluice_engine::runtime::{app_settings, Engine, Mocks};
 use sluice_engine::store::history::{self, header_json};
 use sluice_engine::store::{
-    DiskStore, RunFilter, RunStore, SharedStore, StoreError, StoreSettings, StoredRun,
+    DiskStore, PgStore, RunFilter, RunStore, SharedStore, StoreError, StoreSettings, StoredRun,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,12 +54,20 @@ pub fn open(dir: &Path) -> anyhow::Result<SharedStore> {
     open_with(dir, &StoreSettings::default())
 }
 
-/// Opens the store for an app, with the settings its app settings give:
+/// Opens the store for an app: PostgreSQL when `url` (`--store`) or the app setting
+/// `Sluice.Store` names a `postgres://` database, else the embedded store in `dir`, with the
+/// settings its app settings give:
 /// - `Sluice.History.LargeValueBytes`: the size above which run history keeps a value once, by
 ///   content (default 64 KiB; 0 turns it off);
 /// - `Sluice.Store.CacheBytes`: the most memory the history store's cache takes (64 MiB);
 /// - `Sluice.Store.SegmentBytes`: the journal log's segment size (32 MiB).
-pub fn open_for(app: &App, dir: &Path) -> anyhow::Result<SharedStore> {
+pub fn open_for(app: &App, dir: &Path, url: Option<&str>) -> anyhow::Result<SharedStore> {
+    if let Some(url) = url
+        .map(str::to_string)
+        .or_else(|| app.settings.get("Sluice.Store"))
+    {
+        return open_postgres(&url);
+    }
     let setting = |name: &str| -> anyhow::Result<Option<u64>> {
         match app.settings.get(name) {
             None => Ok(None),
@@ -83,6 +91,42 @@ pub fn open_for(app: &App, dir: &Path) -> anyhow::Result<SharedStore> {
     open_with(dir, &settings)
 }
 
+/// The app setting `Sluice.Store` (the environment, then `local.settings.json`), without
+/// loading the whole app: history stays readable while a workflow file is being fixed.
+fn store_url(app: &Path) -> Option<String> {
+    const NAME: &str = "Sluice.Store";
+    std::env::var(NAME).ok().or_else(|| {
+        let text = std::fs::read_to_string(app.join("local.settings.json")).ok()?;
+        let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+        doc.get("Values")?.get(NAME)?.as_str().map(str::to_string)
+    })
+}
+
+/// The PostgreSQL store at `url`, for writing.
+fn open_postgres(url: &str) -> anyhow::Result<SharedStore> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        bail!(
+            "the run store must be a postgres:// URL, found '{}'",
+            redacted(url)
+        );
+    }
+    let store = PgStore::open(url, false)
+        .with_context(|| format!("cannot open the run store at {}", redacted(url)))?;
+    Ok(Arc::new(store))
+}
+
+/// A database URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(an unreadable URL)".to_string(),
+    }
+}
+
 fn open_with(dir: &Path, settings: &StoreSettings) -> anyhow::Result<SharedStore> {
     let store = DiskStore::open_with(dir, settings).with_context(|| {
         format!(
@@ -101,9 +145,22 @@ pub fn run(app: &Path, data: Option<&Path>, request: Request) -> anyhow::Result<
             dir.display()
         );
     }
-    let store = match open(&dir) {
+    let opened = match store_url(app) {
+        // History is read from PostgreSQL directly, whichever instance writes to it.
+        Some(url) if matches!(request, Request::List { .. } | Request::Show { .. }) => {
+            PgStore::open(&url, true)
+                .map(|s| Arc::new(s) as SharedStore)
+                .map_err(anyhow::Error::from)
+        }
+        Some(url) => open_postgres(&url),
+        None => open(&dir),
+    };
+    let store = match opened {
         Ok(store) => store,
-        Err(e) if e.downcast_ref().is_some_and(StoreError::is_locked) => {
+        Err(e)
+            if e.chain()
+                .any(|c| c.downcast_ref().is_some_and(StoreError::is_locked)) =>
+        {
             return remote::run(app, &dir, request)
         }
         Err(e) => return Err(e),
