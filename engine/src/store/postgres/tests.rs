@@ -12,8 +12,31 @@ fn server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// A database made for one test, dropped when the test ends.
+struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = std::thread::spawn(move || {
+            Client::connect(&server(), NoTls).and_then(|mut c| c.batch_execute(&statement))
+        })
+        .join();
+    }
+}
+
 /// A fresh database for one test, or `None` (skipped) when there is no server outside CI.
-fn database(name: &str) -> Option<String> {
+fn database(name: &str) -> Option<TestDb> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let db = format!(
         "sluice_test_{name}_{}_{}",
@@ -37,7 +60,10 @@ fn database(name: &str) -> Option<String> {
         Ok(()) => {
             let base = server();
             let root = base.rsplit_once('/').map_or(base.as_str(), |(r, _)| r);
-            Some(format!("{root}/{db}"))
+            Some(TestDb {
+                url: format!("{root}/{db}"),
+                name: db,
+            })
         }
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("PostgreSQL is needed at {}: {e:?}", server())
