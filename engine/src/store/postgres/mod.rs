@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use writer::{Op, Writer};
 
 /// Reader threads, each with a connection.
-const READERS: usize = 2;
+const READERS: usize = 4;
 
 /// A key for `pg_try_advisory_lock`: the instance writing to this database.
 const WRITER_LOCK: i64 = 0x736c_7569_6365_0002;
@@ -84,7 +84,15 @@ impl PgStore {
             .unwrap_or_else(|p| p.into_inner())
             .send(query)
             .map_err(|_| StoreError::Closed)?;
-        rx.recv().map_err(|_| StoreError::Closed)?
+        // A round trip to the database: on the async runtime's workers, let the worker's other
+        // tasks move to another thread meanwhile instead of waiting behind this one.
+        let answer = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| rx.recv())
+            }
+            _ => rx.recv(),
+        };
+        answer.map_err(|_| StoreError::Closed)?
     }
 }
 
