@@ -22,6 +22,7 @@ use super::{Commit, JournalEntry, RunFilter, RunHeader, RunStore, StoreError, St
 use crate::record::ActionRecord;
 use chrono::{DateTime, Utc};
 use postgres::{Client, NoTls};
+use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use writer::{Op, Writer};
@@ -38,6 +39,9 @@ type Query = Box<dyn FnOnce(&mut Client) + Send>;
 pub struct PgStore {
     writer: Writer,
     reader: Mutex<Sender<Query>>,
+    /// Definition versions already written (or on their way): a definition's text is sent
+    /// once, not with every run that starts.
+    definitions: Mutex<HashSet<String>>,
 }
 
 impl PgStore {
@@ -68,6 +72,7 @@ impl PgStore {
         let store = PgStore {
             writer: Writer::start(url, !read_only)?,
             reader: Mutex::new(tx),
+            definitions: Mutex::default(),
         };
         Ok(store)
     }
@@ -122,6 +127,11 @@ fn millis(t: DateTime<Utc>) -> i64 {
 
 impl RunStore for PgStore {
     fn save_definition(&self, version: &str, text: &str) -> Commit {
+        let mut saved = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
+        if !saved.insert(version.to_string()) {
+            return Commit::done();
+        }
+        drop(saved);
         self.writer.submit(Op::Definition {
             version: version.to_string(),
             text: text.to_string(),
