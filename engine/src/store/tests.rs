@@ -11,7 +11,7 @@ fn dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn header(id: &str) -> RunHeader {
+pub(super) fn header(id: &str) -> RunHeader {
     RunHeader {
         id: id.to_string(),
         workflow: "Orders".into(),
@@ -27,7 +27,7 @@ fn header(id: &str) -> RunHeader {
     }
 }
 
-fn entry(path: &str) -> JournalEntry {
+pub(super) fn entry(path: &str) -> JournalEntry {
     let mut record = ActionRecord::new(
         Arc::from(path),
         ActionType::Http,
@@ -41,7 +41,7 @@ fn entry(path: &str) -> JournalEntry {
     }
 }
 
-fn finished(mut h: RunHeader, status: RunStatus) -> RunHeader {
+pub(super) fn finished(mut h: RunHeader, status: RunStatus) -> RunHeader {
     h.running = false;
     h.status = status;
     h.end_time = Some(Utc::now());

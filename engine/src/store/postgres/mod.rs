@@ -22,7 +22,6 @@ use super::{Commit, JournalEntry, RunFilter, RunHeader, RunStore, StoreError, St
 use crate::record::ActionRecord;
 use chrono::{DateTime, Utc};
 use postgres::{Client, NoTls};
-use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use writer::{Op, Writer};
@@ -41,7 +40,7 @@ pub struct PgStore {
     reader: Mutex<Sender<Query>>,
     /// Definition versions already written (or on their way): a definition's text is sent
     /// once, not with every run that starts.
-    definitions: Mutex<HashSet<String>>,
+    definitions: writer::Saved,
 }
 
 impl PgStore {
@@ -69,10 +68,11 @@ impl PgStore {
         for r in ready {
             r.recv().map_err(|_| StoreError::Closed)??;
         }
+        let definitions = writer::Saved::default();
         let store = PgStore {
-            writer: Writer::start(url, !read_only)?,
+            writer: Writer::start(url, !read_only, definitions.clone())?,
             reader: Mutex::new(tx),
-            definitions: Mutex::default(),
+            definitions,
         };
         Ok(store)
     }

@@ -2,8 +2,8 @@
 //! With `CI=true` a missing server fails the test; elsewhere the test says so and skips.
 
 use super::*;
-use crate::definition::{ActionType, RunStatus};
-use crate::expr::Value;
+use crate::definition::RunStatus;
+use crate::store::tests::{entry, finished};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The server's maintenance database, where test databases are created.
@@ -75,41 +75,12 @@ fn database(name: &str) -> Option<TestDb> {
     }
 }
 
+/// The embedded store's test run header, of `workflow`.
 fn header(id: &str, workflow: &str) -> RunHeader {
     RunHeader {
-        id: id.to_string(),
         workflow: workflow.into(),
-        version: "v1".into(),
-        status: RunStatus::Succeeded,
-        running: true,
-        start_time: Utc::now(),
-        end_time: None,
-        trigger: Value::from_json(serde_json::json!({"body": {"id": id}})),
-        error: Value::Null,
-        event_id: Some(format!("orders/0/{id}")),
-        secure_trigger: false,
+        ..crate::store::tests::header(id)
     }
-}
-
-fn entry(path: &str) -> JournalEntry {
-    let mut record = ActionRecord::new(
-        Arc::from(path),
-        ActionType::Http,
-        RunStatus::Succeeded,
-        Utc::now(),
-    );
-    record.outputs = Value::from(format!("result of {path}"));
-    JournalEntry {
-        path: path.to_string(),
-        record: Arc::new(record),
-    }
-}
-
-fn finished(mut h: RunHeader, status: RunStatus) -> RunHeader {
-    h.running = false;
-    h.status = status;
-    h.end_time = Some(Utc::now());
-    h
 }
 
 fn ids(headers: Vec<RunHeader>) -> Vec<String> {

@@ -11,9 +11,13 @@ use super::super::{Commit, JournalEntry, RunHeader, StoreError};
 use crate::record::{ActionRecord, LargeValues};
 use indexmap::IndexMap;
 use postgres::{Client, Transaction};
+use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
+
+/// Definition versions written, or on their way to the database.
+pub type Saved = Arc<Mutex<HashSet<String>>>;
 
 /// Writes per batch, at most.
 const BATCH_LIMIT: usize = 10_000;
@@ -47,7 +51,9 @@ pub struct Writer {
 
 impl Writer {
     /// Connects and starts the thread; with `exclusive`, first takes the writer's lock.
-    pub fn start(url: &str, exclusive: bool) -> Result<Writer, StoreError> {
+    /// `saved` holds the definition versions written or on their way; a batch that fails takes
+    /// its own out again, so the next run of that version sends the text anew.
+    pub fn start(url: &str, exclusive: bool, saved: Saved) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready) = mpsc::channel();
         let url = url.to_string();
@@ -56,7 +62,7 @@ impl Writer {
             .spawn(move || match writer_client(&url, exclusive) {
                 Ok(client) => {
                     let _ = ready_tx.send(Ok(()));
-                    run(client, rx);
+                    run(client, rx, saved);
                 }
                 Err(e) => drop(ready_tx.send(Err(e))),
             })
@@ -95,7 +101,7 @@ fn writer_client(url: &str, exclusive: bool) -> Result<Client, StoreError> {
     Ok(client)
 }
 
-fn run(mut client: Client, rx: Receiver<Job>) {
+fn run(mut client: Client, rx: Receiver<Job>, saved: Saved) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < BATCH_LIMIT {
@@ -105,8 +111,19 @@ fn run(mut client: Client, rx: Receiver<Job>) {
             }
         }
         let (ops, done): (Vec<Op>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.done)).unzip();
+        let versions: Vec<String> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Definition { version, .. } => Some(version.clone()),
+                _ => None,
+            })
+            .collect();
         let result = apply(&mut client, ops).map_err(|e| {
             tracing::error!(error = %e, "the PostgreSQL run store could not write a batch");
+            let mut saved = saved.lock().unwrap_or_else(|p| p.into_inner());
+            for version in &versions {
+                saved.remove(version);
+            }
             e.to_string()
         });
         for d in done {
