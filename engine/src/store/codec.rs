@@ -104,8 +104,12 @@ impl Encoder<'_> {
     }
 
     pub fn str(&mut self, s: &str) {
-        self.varint(s.len() as u64);
-        self.0.extend_from_slice(s.as_bytes());
+        self.bytes(s.as_bytes());
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.varint(b.len() as u64);
+        self.0.extend_from_slice(b);
     }
 
     pub fn opt_str(&mut self, s: Option<&str>) {
@@ -299,8 +303,12 @@ impl<'a> Decoder<'a> {
     }
 
     pub fn str(&mut self) -> Result<&'a str, CodecError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| CodecError("a string is not UTF-8"))
+    }
+
+    pub fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
         let n = self.count()?;
-        std::str::from_utf8(self.take(n)?).map_err(|_| CodecError("a string is not UTF-8"))
+        self.take(n)
     }
 
     pub fn opt_str(&mut self) -> Result<Option<String>, CodecError> {

@@ -3,11 +3,13 @@
 //! per-workflow index is the workflow name followed by the run id.
 
 use super::live::{LiveRuns, LogRecord};
+use super::log::{self, Location};
 use super::trees::{key, Trees};
 use super::writer::{Finish, Op, State, Writer};
 use super::{
     Commit, JournalEntry, RunFilter, RunHeader, RunStore, StoreError, StoreSettings, StoredRun,
 };
+use crate::expr::Value;
 use crate::record::{ActionRecord, LargeValues};
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -16,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Run state and history: a journal log for what is durable on a run's path, sled for history.
 pub struct DiskStore {
     dir: std::path::PathBuf,
-    trees: Trees,
+    pub(super) trees: Trees,
     /// Unfinished runs (the log's content, and what sled holds unfinished).
     live: Arc<Mutex<LiveRuns>>,
     /// Inputs and outputs whose stored form is longer than this are stored once, by content hash.
@@ -96,6 +98,18 @@ impl DiskStore {
         }
     }
 
+    /// The trigger outputs and stored action tree of run `id` from its `Finished` record.
+    fn finished_at(&self, id: &str, at: Location) -> Result<(Value, Vec<u8>), StoreError> {
+        let payload = log::read_at(&self.dir.join(log::FOLDER), at)?;
+        let unreadable = |why: String| StoreError::Undecodable(format!("run {id}: {why}"));
+        match LogRecord::decode(&payload).map_err(|e| unreadable(e.to_string()))? {
+            LogRecord::Finished(f) if f.header.id == id => Ok((f.header.trigger, f.tree)),
+            _ => Err(unreadable(
+                "its history record is not where its header says".into(),
+            )),
+        }
+    }
+
     fn commit(&self, ops: Vec<Op>) -> Commit {
         Commit(Some(self.writer.submit(ops)))
     }
@@ -133,6 +147,25 @@ impl DiskStore {
         found.sort_unstable_by(|a, b| b.id.cmp(&a.id));
         found.truncate(limit);
         found
+    }
+}
+
+impl DiskStore {
+    /// Deletes the journal log segments that hold nothing history keeps: those recovery no
+    /// longer reads (their unfinished runs are in sled) whose finished runs all started before
+    /// `before` (and so are purged).
+    fn delete_segments(&self, before: DateTime<Utc>) -> Result<(), StoreError> {
+        let bound = id_bound(before);
+        let folded = self.trees.log_read_from()?;
+        let keep = |segment: u64| match self.trees.segment_newest(segment) {
+            Ok(newest) => newest.is_some_and(|id| id >= bound),
+            Err(_) => true,
+        };
+        let dir = self.dir.join(log::FOLDER);
+        for segment in log::delete_before(&dir, folded, keep)? {
+            self.trees.forget_segment(segment)?;
+        }
+        Ok(())
     }
 }
 
@@ -198,10 +231,18 @@ impl RunStore for DiskStore {
                 journal: live.entries(),
             }));
         }
-        let Some(header) = self.trees.header(id.as_bytes())? else {
+        let Some((mut header, at)) = self.trees.located(id.as_bytes())? else {
             return Ok(None);
         };
-        let actions = match self.trees.trees.get(id)? {
+        let tree = match at {
+            Some(at) => {
+                let (trigger, tree) = self.finished_at(id, at)?;
+                header.trigger = trigger;
+                Some(tree)
+            }
+            None => self.trees.trees.get(id)?.map(|bytes| bytes.to_vec()),
+        };
+        let actions = match tree {
             Some(bytes) => {
                 let mut tree = super::trees::decode_tree(&bytes)?;
                 self.resolve(&mut tree)?;
@@ -308,6 +349,7 @@ impl RunStore for DiskStore {
             }
         }
         t.db.flush()?;
+        self.delete_segments(before)?;
         Ok(purged.len())
     }
 

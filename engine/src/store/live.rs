@@ -20,13 +20,19 @@ pub enum LogRecord {
     /// A leaf action of a running run finished.
     Journaled { run: String, entry: JournalEntry },
     /// A run ended: its final header (without the trigger outputs, which `Admitted` holds).
+    /// Written by earlier versions; read for their logs.
     Ended(RunHeader),
+    /// A run ended: its final header with the trigger outputs, its action tree as history
+    /// stores it (`trees::encode_tree`), and the large values the tree references by hash
+    /// (so that recovery can store them if sled lost them). History reads the run from here.
+    Finished(Box<Finished>),
 }
 
 const DEFINITION: u8 = 1;
 const ADMITTED: u8 = 2;
 const JOURNALED: u8 = 3;
 const ENDED: u8 = 4;
+const FINISHED: u8 = 5;
 
 impl LogRecord {
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -47,15 +53,30 @@ impl LogRecord {
                 e.str(&entry.path);
                 e.record(&entry.record);
             }
-            LogRecord::Ended(header) => LogRecord::encode_ended(header, out),
+            LogRecord::Ended(header) => {
+                e.u8(ENDED);
+                e.header_with_trigger(header, &crate::expr::Value::Null);
+            }
+            LogRecord::Finished(f) => LogRecord::encode_finished(&f.header, &f.tree, &f.large, out),
         }
     }
 
-    /// An `Ended` record for a run's final header, leaving out its trigger outputs.
-    pub fn encode_ended(header: &RunHeader, out: &mut Vec<u8>) {
+    /// A `Finished` record of its parts (see [`Finished`]).
+    pub fn encode_finished(
+        header: &RunHeader,
+        tree: &[u8],
+        large: &[(String, Vec<u8>)],
+        out: &mut Vec<u8>,
+    ) {
         let mut e = Encoder(out);
-        e.u8(ENDED);
-        e.header_with_trigger(header, &crate::expr::Value::Null);
+        e.u8(FINISHED);
+        e.header(header);
+        e.bytes(tree);
+        e.varint(large.len() as u64);
+        for (hash, bytes) in large {
+            e.str(hash);
+            e.bytes(bytes);
+        }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<LogRecord, CodecError> {
@@ -74,6 +95,20 @@ impl LogRecord {
                 },
             },
             ENDED => LogRecord::Ended(d.header()?),
+            FINISHED => {
+                let header = d.header()?;
+                let tree = d.bytes()?.to_vec();
+                let n = d.varint()?;
+                let mut large = Vec::new();
+                for _ in 0..n {
+                    large.push((d.str()?.to_string(), d.bytes()?.to_vec()));
+                }
+                LogRecord::Finished(Box::new(Finished {
+                    header,
+                    tree,
+                    large,
+                }))
+            }
             _ => return Err(CodecError::new("unknown log record")),
         };
         match d.is_empty() {
@@ -81,6 +116,14 @@ impl LogRecord {
             false => Err(CodecError::new("bytes follow the record")),
         }
     }
+}
+
+/// What a `Finished` record holds.
+pub struct Finished {
+    pub header: RunHeader,
+    pub tree: Vec<u8>,
+    /// (hex SHA-256, bytes) of each large value the tree references.
+    pub large: Vec<(String, Vec<u8>)>,
 }
 
 /// An unfinished run.
@@ -113,10 +156,6 @@ pub struct LiveRuns(HashMap<String, LiveRun>);
 impl LiveRuns {
     pub fn get(&self, id: &str) -> Option<&LiveRun> {
         self.0.get(id)
-    }
-
-    pub fn contains(&self, id: &str) -> bool {
-        self.0.contains_key(id)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &LiveRun> {

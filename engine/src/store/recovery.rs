@@ -1,16 +1,18 @@
-//! Opening the store after a stop or a crash: the journal log is folded into sled, then its
-//! segments are deleted, and the unfinished runs are loaded into memory.
+//! Opening the store after a stop or a crash: the journal log segments not yet folded into
+//! sled are folded, and the unfinished runs are loaded into memory. The segments stay: history
+//! reads finished runs from them.
 //!
 //! Folding is idempotent (a crash while recovering recovers again):
 //! - definitions and event claims are written to sled;
 //! - a run whose final header sled already holds is done;
-//! - a run the log says was cancelled is written finished, with its journal as its actions;
+//! - a run the log holds a `Finished` record of gets its final header, pointing there;
+//! - a run the log says was cancelled (by an earlier version's `Ended` record) is written
+//!   finished, with its journal as its actions;
 //! - every other admitted run is written to sled unfinished (header and journal), to be
-//!   resumed by replay. That includes a run that ended just before the crash whose history
-//!   sled had not flushed: its recorded results make the replay repeat no call.
+//!   resumed by replay.
 
-use super::live::{LiveRuns, LogRecord};
-use super::log::Log;
+use super::live::{Finished, LiveRuns, LogRecord};
+use super::log::{Location, Log};
 use super::trees::{Batches, Trees};
 use super::{RunHeader, StoreError};
 use crate::definition::RunStatus;
@@ -25,6 +27,7 @@ struct Folded {
     header: Option<RunHeader>,
     journal: IndexMap<String, Arc<ActionRecord>>,
     ended: Option<RunHeader>,
+    finished: Option<(Box<Finished>, Location)>,
 }
 
 /// The key in the `meta` tree saying that `runs_running` indexes every unfinished run.
@@ -33,7 +36,7 @@ const INDEXED: &[u8] = b"runs_running indexed";
 /// Folds the log in `dir` into sled; returns the unfinished runs, and a log to append to.
 pub fn recover(dir: &Path, trees: &Trees, threshold: usize) -> Result<(LiveRuns, Log), StoreError> {
     index_unfinished(trees)?;
-    let found = Log::recover(dir)?;
+    let found = Log::recover(dir, trees.log_read_from()?)?;
     for (segment, offset) in &found.damaged {
         tracing::warn!(
             "journal segment {segment} ends in an incomplete record at byte {offset} (a write cut \
@@ -41,25 +44,36 @@ pub fn recover(dir: &Path, trees: &Trees, threshold: usize) -> Result<(LiveRuns,
         );
     }
     let mut runs: IndexMap<String, Folded> = IndexMap::new();
-    for frame in &found.frames {
+    for (at, frame) in &found.frames {
         match LogRecord::decode(frame) {
-            Ok(record) => fold(record, trees, &mut runs)?,
+            Ok(record) => fold(record, *at, trees, &mut runs)?,
             Err(e) => tracing::error!("skipping a journal record: {e}"),
         }
     }
     let mut batches = Batches::default();
+    let mut newest: std::collections::HashMap<u64, String> = Default::default();
     for (id, run) in runs {
+        if let Some((_, at)) = &run.finished {
+            let seen = newest.entry(at.segment).or_default();
+            if id > *seen {
+                seen.clone_from(&id);
+            }
+        }
         settle(trees, &mut batches, &id, run, threshold)?;
     }
+    for (segment, id) in newest {
+        trees.note_segment_newest(&mut batches, segment, &id);
+    }
     batches.apply()?;
-    trees.db.flush()?;
     let log = Log::start(dir)?;
-    super::log::delete_before(log.dir(), log.number())?;
+    trees.set_log_read_from(log.number())?;
+    trees.db.flush()?;
     Ok((unfinished(trees)?, log))
 }
 
 fn fold(
     record: LogRecord,
+    at: Location,
     trees: &Trees,
     runs: &mut IndexMap<String, Folded>,
 ) -> Result<(), StoreError> {
@@ -88,6 +102,10 @@ fn fold(
             let id = header.id.clone();
             runs.entry(id).or_default().ended = Some(header);
         }
+        LogRecord::Finished(finished) => {
+            let id = finished.header.id.clone();
+            runs.entry(id).or_default().finished = Some((finished, at));
+        }
     }
     Ok(())
 }
@@ -105,6 +123,10 @@ fn settle(
         return Ok(());
     }
     let spilled = stored.is_some();
+    if let Some((finished, at)) = run.finished {
+        let Finished { header, large, .. } = *finished;
+        return trees.index_finished(batches, &header, at, large, spilled);
+    }
     let Some(header) = run.header.or(stored) else {
         tracing::warn!("journal entries of run {id}, whose admission is not recorded, are ignored");
         return Ok(());

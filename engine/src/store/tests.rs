@@ -123,7 +123,8 @@ async fn segments_roll_under_unfinished_runs_without_losing_them() {
         ..Default::default()
     };
     {
-        // Every batch fills a segment: runs span many, and the old ones are deleted.
+        // Every batch fills a segment: runs span many, and checkpoints move the unfinished
+        // ones into sled, so that recovery need not read the old segments.
         let store = DiskStore::open_with(&dir, &settings).unwrap();
         admit(&store, "B1", &["One", "Two"]).await;
         admit(&store, "B2", &["One"]).await;
@@ -132,8 +133,12 @@ async fn segments_roll_under_unfinished_runs_without_losing_them() {
             .finish_run(&finished(header("B2"), RunStatus::Succeeded), vec![])
             .await
             .unwrap();
-        let segments = std::fs::read_dir(dir.join(log::FOLDER)).unwrap().count();
-        assert!(segments <= 3, "old segments are deleted ({segments} left)");
+        let segments = std::fs::read_dir(dir.join(log::FOLDER)).unwrap().count() as u64;
+        let read_from = store.trees.log_read_from().unwrap();
+        assert!(
+            read_from + 3 >= segments,
+            "recovery would read from segment {read_from} of {segments}"
+        );
         assert_eq!(journal_paths(&store, "B1"), ["One", "Three", "Two"]);
     }
     let store = DiskStore::open_with(&dir, &settings).unwrap();
@@ -174,18 +179,33 @@ async fn recovery_folds_a_log_sled_never_saw() {
             live::LogRecord::Ended(finished(header("C2"), RunStatus::Cancelled)),
             live::LogRecord::Admitted(header("C3")),
             live::LogRecord::Ended(finished(header("C3"), RunStatus::Succeeded)),
+            live::LogRecord::Admitted(header("C4")),
+            live::LogRecord::Finished(Box::new(live::Finished {
+                header: finished(header("C4"), RunStatus::Succeeded),
+                tree: trees::encode_tree(
+                    &[entry("Call").record],
+                    &mut crate::record::LargeValues {
+                        threshold: 0,
+                        found: Vec::new(),
+                    },
+                ),
+                large: Vec::new(),
+            })),
         ];
         for record in records {
-            let mut payload = Vec::new();
-            record.encode(&mut payload);
-            log::frame(&mut framed, &payload);
+            log::frame_with(&mut framed, |out| record.encode(out));
         }
         framed.extend_from_slice(&[7, 0, 0]);
         log.append(&framed).unwrap();
     }
     let store = DiskStore::open(&dir).unwrap();
-    // C3 ended, but sled never got its history: it is replayed from its journal.
+    // C3 ended (an earlier version's record), but sled never got its history: it is replayed
+    // from its journal. C4's history is in the log: it is done.
     assert_eq!(running(&store), ["C1", "C3"]);
+    let c4 = store.run("C4").unwrap().unwrap();
+    assert!(!c4.header.running);
+    assert_eq!(c4.header.trigger.to_json()["body"]["id"], "C4");
+    assert_eq!(c4.actions.unwrap()[0]["name"], "Call");
     assert_eq!(journal_paths(&store, "C1"), ["Call"]);
     let c2 = store.run("C2").unwrap().unwrap();
     assert_eq!(c2.header.status, RunStatus::Cancelled);
@@ -197,11 +217,60 @@ async fn recovery_folds_a_log_sled_never_saw() {
         Some("C1")
     );
     drop(store);
-    let segments: Vec<_> = std::fs::read_dir(dir.join(log::FOLDER)).unwrap().collect();
+    let segments = || std::fs::read_dir(dir.join(log::FOLDER)).unwrap().count();
+    assert_eq!(segments(), 2, "history reads C4 from the folded segment");
+    let store = DiskStore::open(&dir).unwrap();
+    assert_eq!(store.run("C4").unwrap().unwrap().header.id, "C4");
+    assert_eq!(running(&store), ["C1", "C3"], "folded once: not again");
+    drop(store);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_purge_deletes_the_log_segments_that_hold_only_purged_runs() {
+    let dir = dir("purge-segments");
+    let id = |age: chrono::Duration, name: &str| {
+        format!("{:012X}-{name}", (Utc::now() - age).timestamp_millis())
+    };
+    let (old, new) = (
+        id(chrono::Duration::days(2), "OLD"),
+        id(chrono::Duration::zero(), "NEW"),
+    );
+    {
+        // A segment per batch.
+        let settings = StoreSettings {
+            segment_bytes: 1,
+            ..StoreSettings::default()
+        };
+        let store = DiskStore::open_with(&dir, &settings).unwrap();
+        for id in [&old, &new] {
+            store.put_run(&header(id)).await.unwrap();
+            let end = finished(header(id), RunStatus::Succeeded);
+            store
+                .finish_run(&end, vec![entry("Call").record])
+                .await
+                .unwrap();
+        }
+    }
+    let segments = || std::fs::read_dir(dir.join(log::FOLDER)).unwrap().count();
     assert_eq!(
-        segments.len(),
-        1,
-        "folded segments are deleted; one new one remains"
+        segments(),
+        5,
+        "two batches per run, and one opened at recovery"
+    );
+    let store = DiskStore::open(&dir).unwrap();
+    assert_eq!(
+        store.purge(Utc::now() - chrono::Duration::days(1)).unwrap(),
+        1
+    );
+    assert!(store.run(&old).unwrap().is_none());
+    let kept = store.run(&new).unwrap().unwrap();
+    assert_eq!(kept.actions.unwrap()[0]["name"], "Call");
+    assert_eq!(kept.header.trigger.to_json()["body"]["id"], new.as_str());
+    assert_eq!(
+        segments(),
+        2,
+        "the new run's end is kept, and the segment being appended to"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

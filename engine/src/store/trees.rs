@@ -5,6 +5,7 @@
 //! flushed by its own background thread, and explicitly before a log segment is deleted.
 
 use super::codec::{Decoder, Encoder, Shown};
+use super::log::Location;
 use super::{JournalEntry, RunHeader, StoreError};
 use crate::expr::Value;
 use crate::record::{ActionRecord, HistoryTree, LargeValues, SECURED};
@@ -14,6 +15,9 @@ use std::sync::Arc;
 /// or `{`; stores written before the binary form hold JSON, read as such).
 const BINARY_TREE: u8 = 1;
 const BINARY_HEADER: u8 = 1;
+/// A finished run's header whose trigger outputs and action tree are in the journal log,
+/// preceded by where (see [`encode_located`]).
+const LOCATED_HEADER: u8 = 2;
 
 /// A run header as `runs` holds it.
 pub fn encode_header(header: &RunHeader) -> Vec<u8> {
@@ -22,14 +26,42 @@ pub fn encode_header(header: &RunHeader) -> Vec<u8> {
     bytes
 }
 
-/// A run header from `runs`: binary, or JSON.
-pub fn decode_header(bytes: &[u8]) -> Result<RunHeader, StoreError> {
+/// A finished run's header as `runs` holds it when the log holds its `Finished` record at
+/// `at`: the location, then the header without its trigger outputs.
+pub fn encode_located(header: &RunHeader, at: Location) -> Vec<u8> {
+    let mut bytes = vec![LOCATED_HEADER];
+    let mut e = Encoder(&mut bytes);
+    e.varint(at.segment);
+    e.varint(at.offset);
+    e.varint(at.len.into());
+    e.header_with_trigger(header, &Value::Null);
+    bytes
+}
+
+/// A run header from `runs` (binary, or JSON), and where the log holds the rest of a finished
+/// one (its trigger outputs are then not in the header).
+pub fn decode_located(bytes: &[u8]) -> Result<(RunHeader, Option<Location>), StoreError> {
+    let corrupt = |e: super::codec::CodecError| StoreError::Undecodable(e.to_string());
     match bytes.split_first() {
-        Some((&BINARY_HEADER, rest)) => Decoder::new(rest)
-            .header()
-            .map_err(|e| StoreError::Undecodable(e.to_string())),
-        _ => Ok(serde_json::from_slice(bytes)?),
+        Some((&BINARY_HEADER, rest)) => Ok((Decoder::new(rest).header().map_err(corrupt)?, None)),
+        Some((&LOCATED_HEADER, rest)) => {
+            let mut d = Decoder::new(rest);
+            let at = Location {
+                segment: d.varint().map_err(corrupt)?,
+                offset: d.varint().map_err(corrupt)?,
+                len: u32::try_from(d.varint().map_err(corrupt)?)
+                    .map_err(|_| StoreError::Undecodable("a frame length is too large".into()))?,
+            };
+            Ok((d.header().map_err(corrupt)?, Some(at)))
+        }
+        _ => Ok((serde_json::from_slice(bytes)?, None)),
     }
+}
+
+/// A run header from `runs` (a finished run's trigger outputs may be in the log: see
+/// [`decode_located`]).
+pub fn decode_header(bytes: &[u8]) -> Result<RunHeader, StoreError> {
+    decode_located(bytes).map(|(header, _)| header)
 }
 
 /// History's view of a record's values: secured ones redacted, large ones referenced.
@@ -52,14 +84,23 @@ impl Shown for HistoryView<'_> {
 /// A finished run's action tree as stored: binary, values as history shows them.
 pub fn encode_tree(actions: &[Arc<ActionRecord>], large: &mut LargeValues) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(4096);
+    encode_tree_into(actions, large, &mut bytes);
+    bytes
+}
+
+/// [`encode_tree`], appended to `bytes`.
+pub fn encode_tree_into(
+    actions: &[Arc<ActionRecord>],
+    large: &mut LargeValues,
+    bytes: &mut Vec<u8>,
+) {
     bytes.push(BINARY_TREE);
-    let mut e = Encoder(&mut bytes);
+    let mut e = Encoder(bytes);
     e.varint(actions.len() as u64);
     let mut view = HistoryView(large);
     for record in actions {
         e.record_shown(record, &mut view);
     }
-    bytes
 }
 
 /// A stored action tree as JSON (large values still referenced).
@@ -79,6 +120,13 @@ pub fn decode_tree(bytes: &[u8]) -> Result<serde_json::Value, StoreError> {
 }
 
 const SEP: u8 = 0;
+
+/// The `meta` key prefix of a log segment's newest finished run id (see
+/// [`Trees::segment_newest`]).
+const SEGMENT_NEWEST: &[u8] = b"log segment newest";
+
+/// The `meta` key of [`Trees::log_read_from`].
+const LOG_READ_FROM: &[u8] = b"log read from";
 
 /// A key of parts joined by a 0 byte.
 pub fn key(parts: &[&[u8]]) -> Vec<u8> {
@@ -139,8 +187,14 @@ impl Trees {
     }
 
     pub fn header(&self, id: &[u8]) -> Result<Option<RunHeader>, StoreError> {
+        Ok(self.located(id)?.map(|(header, _)| header))
+    }
+
+    /// A run's header, and where the log holds the rest of it if it finished (see
+    /// [`decode_located`]).
+    pub fn located(&self, id: &[u8]) -> Result<Option<(RunHeader, Option<Location>)>, StoreError> {
         match self.runs.get(id)? {
-            Some(bytes) => Ok(Some(decode_header(&bytes)?)),
+            Some(bytes) => Ok(Some(decode_located(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -156,10 +210,101 @@ impl Trees {
 
     /// Writes a run's header and its workflow index entry.
     pub fn put_header(&self, batch: &mut Batches, header: &RunHeader) {
+        self.put_encoded(batch, header, encode_header(header));
+    }
+
+    fn put_encoded(&self, batch: &mut Batches, header: &RunHeader, encoded: Vec<u8>) {
         let id = header.id.as_bytes();
-        batch.insert(&self.runs, id.to_vec(), encode_header(header));
+        batch.insert(&self.runs, id.to_vec(), encoded);
         let index = key(&[header.workflow.to_lowercase().as_bytes(), id]);
         batch.insert(&self.by_workflow, index, Vec::new());
+    }
+
+    /// Records a run's end whose `Finished` record the log holds at `at`: its large values
+    /// (once each, by content), its final header pointing there, and, when sled held it
+    /// unfinished, drops its journal. The header is written last (see [`Batches::apply`]).
+    pub fn index_finished(
+        &self,
+        batch: &mut Batches,
+        header: &RunHeader,
+        at: Location,
+        large: Vec<(String, Vec<u8>)>,
+        spilled: bool,
+    ) -> Result<(), StoreError> {
+        let id = header.id.as_bytes();
+        self.store_large(id, large)?;
+        self.drop_unfinished(batch, id, spilled)?;
+        self.put_encoded(batch, header, encode_located(header, at));
+        Ok(())
+    }
+
+    /// Notes `id` as the newest run id whose `Finished` record log segment `segment` holds,
+    /// so that purging older runs can tell when the segment holds nothing it keeps.
+    pub fn note_segment_newest(&self, batch: &mut Batches, segment: u64, id: &str) {
+        let newest = key(&[SEGMENT_NEWEST, &segment.to_be_bytes()]);
+        batch.insert(&self.meta, newest, id.as_bytes().to_vec());
+    }
+
+    /// The newest run id whose `Finished` record log segment `segment` holds, if any.
+    pub fn segment_newest(&self, segment: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let newest = key(&[SEGMENT_NEWEST, &segment.to_be_bytes()]);
+        Ok(self.meta.get(newest)?.map(|v| v.to_vec()))
+    }
+
+    /// The first log segment recovery must read: those before it are folded into sled.
+    pub fn log_read_from(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta
+            .get(LOG_READ_FROM)?
+            .and_then(|v| v.as_ref().try_into().ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// Records that the log segments before `segment` are folded into sled (effective once
+    /// sled is flushed).
+    pub fn set_log_read_from(&self, segment: u64) -> Result<(), StoreError> {
+        self.meta.insert(LOG_READ_FROM, &segment.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Forgets what [`Trees::segment_newest`] knew of a deleted segment.
+    pub fn forget_segment(&self, segment: u64) -> Result<(), StoreError> {
+        self.meta
+            .remove(key(&[SEGMENT_NEWEST, &segment.to_be_bytes()]))?;
+        Ok(())
+    }
+
+    /// Stores a run's large values, once each, and which it references.
+    fn store_large(&self, id: &[u8], found: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        if found.is_empty() || self.blobs_by_run.contains_key(id)? {
+            return Ok(());
+        }
+        let mut hashes = Vec::with_capacity(found.len());
+        for (hash, bytes) in found {
+            if self.add_reference(&hash, 1)? == 1 {
+                self.blobs.insert(hash.as_bytes(), bytes)?;
+            }
+            hashes.push(hash);
+        }
+        self.blobs_by_run
+            .insert(id, hashes.join(",").into_bytes())?;
+        Ok(())
+    }
+
+    /// Drops what sled held of a run while it was unfinished.
+    fn drop_unfinished(
+        &self,
+        batch: &mut Batches,
+        id: &[u8],
+        spilled: bool,
+    ) -> Result<(), StoreError> {
+        if spilled {
+            for k in self.journal.scan_prefix(key(&[id, b""])).keys() {
+                batch.remove(&self.journal, k?.to_vec());
+            }
+            batch.remove(&self.running, id.to_vec());
+        }
+        Ok(())
     }
 
     /// Moves an unfinished run into sled (header, journal, and the index of unfinished runs),
@@ -200,25 +345,9 @@ impl Trees {
             found: Vec::new(),
         };
         let tree = encode_tree(actions, &mut large);
-        let found = large.found;
-        if !found.is_empty() && !self.blobs_by_run.contains_key(id)? {
-            let mut hashes = Vec::with_capacity(found.len());
-            for (hash, bytes) in found {
-                if self.add_reference(&hash, 1)? == 1 {
-                    self.blobs.insert(hash.as_bytes(), bytes)?;
-                }
-                hashes.push(hash);
-            }
-            self.blobs_by_run
-                .insert(id, hashes.join(",").into_bytes())?;
-        }
+        self.store_large(id, large.found)?;
         batch.insert(&self.trees, id.to_vec(), tree);
-        if spilled {
-            for k in self.journal.scan_prefix(key(&[id, b""])).keys() {
-                batch.remove(&self.journal, k?.to_vec());
-            }
-            batch.remove(&self.running, id.to_vec());
-        }
+        self.drop_unfinished(batch, id, spilled)?;
         self.put_header(batch, header);
         Ok(())
     }
@@ -248,35 +377,34 @@ impl Trees {
     }
 }
 
-/// Writes gathered per tree, applied as one sled batch per tree.
+/// Writes gathered for one go, applied one by one, the run headers' last (see
+/// [`Trees::finish`]).
+///
+/// Not as sled batches: sled writes out its current I/O buffer before and after every batch
+/// (`apply_batch` pins its log), which under load meant hundreds of small writes, each with a
+/// `sync_file_range` and a hand-off to sled's I/O threads, every second, and an exclusive lock
+/// that stalled event claims on the runs' threads. No reader needs a finished run's writes to
+/// appear at once: the header, written last, is what makes the run visible as finished.
 #[derive(Default)]
-pub struct Batches(Vec<(sled::Tree, sled::Batch)>);
+pub struct Batches(Vec<(sled::Tree, Vec<u8>, Option<Vec<u8>>)>);
 
 impl Batches {
-    fn batch(&mut self, tree: &sled::Tree) -> &mut sled::Batch {
-        let i = match self.0.iter().position(|(t, _)| t.name() == tree.name()) {
-            Some(i) => i,
-            None => {
-                self.0.push((tree.clone(), sled::Batch::default()));
-                self.0.len() - 1
-            }
-        };
-        &mut self.0[i].1
-    }
-
     pub fn insert(&mut self, tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>) {
-        self.batch(tree).insert(key, value);
+        self.0.push((tree.clone(), key, Some(value)));
     }
 
     pub fn remove(&mut self, tree: &sled::Tree, key: Vec<u8>) {
-        self.batch(tree).remove(key);
+        self.0.push((tree.clone(), key, None));
     }
 
-    /// Applies every batch, the run headers' last (see [`Trees::finish`]).
+    /// Applies every write in order, the run headers' last.
     pub fn apply(mut self) -> Result<(), sled::Error> {
-        self.0.sort_by_key(|(tree, _)| &*tree.name() == b"runs");
-        for (tree, batch) in self.0 {
-            tree.apply_batch(batch)?;
+        self.0.sort_by_key(|(tree, _, _)| &*tree.name() == b"runs");
+        for (tree, key, value) in self.0 {
+            match value {
+                Some(value) => drop(tree.insert(key, value)?),
+                None => drop(tree.remove(key)?),
+            }
         }
         Ok(())
     }

@@ -11,11 +11,11 @@
 //! flushes sled, so that what the deleted segments held is durable elsewhere.
 
 use super::live::{LiveRuns, LogRecord};
-use super::log::{self, Log};
-use super::trees::{Batches, Trees};
+use super::log::{self, Location, Log};
+use super::trees::{self, Batches, Trees};
 use super::{RunHeader, StoreError};
-use crate::record::ActionRecord;
-use std::collections::HashSet;
+use crate::record::{ActionRecord, LargeValues};
+use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
@@ -36,7 +36,7 @@ const SYNC_PACE: std::time::Duration = std::time::Duration::from_micros(1000);
 pub enum Op {
     /// A record for the log (definitions, admissions, journal entries).
     Log(LogRecord),
-    /// A run's end: its history into sled (and an `Ended` record when the log has the run).
+    /// A run's end: a `Finished` record in the log, then its history entry in sled.
     Finish(Box<Finish>),
     /// Drop one reference to each of these large values; delete those no run references.
     Release(Vec<String>),
@@ -49,8 +49,20 @@ pub struct Finish {
     pub threshold: usize,
 }
 
+/// What the history thread writes to sled once the log holds a job's frames.
+enum Later {
+    /// A finished run whose `Finished` record is at `at`.
+    Indexed {
+        header: RunHeader,
+        at: Location,
+        large: Vec<(String, Vec<u8>)>,
+    },
+    Release(Vec<String>),
+}
+
 struct Job {
     ops: Vec<Op>,
+    later: Vec<Later>,
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
@@ -58,7 +70,7 @@ struct Job {
 enum Sled {
     /// A job's sled writes, after its log frames are durable.
     Job(Job),
-    /// The log rolled past this segment: delete the ones before it.
+    /// The log rolled past this segment: move what sled must hold out of the ones before it.
     Checkpoint(u64),
 }
 
@@ -85,7 +97,7 @@ impl Writer {
         let history = History {
             trees: state.trees.clone(),
             live: state.live.clone(),
-            dir: state.log.dir().to_path_buf(),
+            newest: HashMap::new(),
         };
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -111,6 +123,7 @@ impl Writer {
         let (done, rx) = oneshot::channel();
         let job = Job {
             ops,
+            later: Vec::new(),
             done: Some(done),
         };
         let refused = match &self.tx {
@@ -172,7 +185,7 @@ impl State {
             synced = std::time::Instant::now();
             for job in jobs {
                 // A job with writes for sled is resolved once they are done.
-                if result.is_ok() && !job.ops.is_empty() {
+                if result.is_ok() && !job.later.is_empty() {
                     if let Err(mpsc::SendError(Sled::Job(job))) = sled.send(Sled::Job(job)) {
                         resolve(job.done, &Err("the writer has stopped".into()));
                     }
@@ -192,69 +205,80 @@ impl State {
     /// Makes a batch's log records durable and applies them to the unfinished runs; leaves in
     /// each job what is for sled.
     fn apply(&mut self, jobs: &mut [Job]) -> Result<(), StoreError> {
-        let framed = self.frames(jobs);
+        let framed = frames(jobs);
         if !framed.is_empty() {
-            self.log.append(&framed)?;
+            let (segment, base) = self.log.append(&framed)?;
+            for later in jobs.iter_mut().flat_map(|j| &mut j.later) {
+                if let Later::Indexed { at, .. } = later {
+                    at.segment = segment;
+                    at.offset += base;
+                }
+            }
         }
         let segment = self.log.number();
         let mut live = self.live();
-        for job in jobs.iter_mut() {
-            let mut rest = Vec::new();
-            for op in job.ops.drain(..) {
-                match op {
-                    Op::Log(LogRecord::Definition { version, text }) => {
-                        self.trees.definitions.insert(version, text.into_bytes())?;
-                    }
-                    Op::Log(LogRecord::Admitted(header)) => live.admit(header, segment),
-                    Op::Log(LogRecord::Journaled { run, entry }) => {
-                        live.journal(&run, entry, segment)
-                    }
-                    Op::Log(LogRecord::Ended(_)) => {}
-                    op => rest.push(op),
+        for op in jobs.iter_mut().flat_map(|j| j.ops.drain(..)) {
+            match op {
+                Op::Log(LogRecord::Definition { version, text }) => {
+                    self.trees.definitions.insert(version, text.into_bytes())?;
                 }
+                Op::Log(LogRecord::Admitted(header)) => live.admit(header, segment),
+                Op::Log(LogRecord::Journaled { run, entry }) => live.journal(&run, entry, segment),
+                Op::Log(LogRecord::Ended(_) | LogRecord::Finished(_)) => {}
+                Op::Finish(_) | Op::Release(_) => {}
             }
-            job.ops = rest;
         }
         Ok(())
     }
+}
 
-    /// The log frames of a batch: every log record, and an `Ended` record for each finished
-    /// run the log holds (a stateless run's history summary is not in the log).
-    fn frames(&self, jobs: &[Job]) -> Vec<u8> {
-        let mut framed = Vec::new();
-        let mut payload = Vec::new();
-        let mut admitted = HashSet::new();
-        for op in jobs.iter().flat_map(|j| &j.ops) {
-            payload.clear();
+/// The log frames of a batch: every log record, and a `Finished` record for each run's end
+/// (its tree encoded here, off the run's thread). Each end becomes a [`Later::Indexed`] whose
+/// location is relative to the batch until the batch is appended; the log records stay in
+/// the job's ops for the unfinished runs.
+fn frames(jobs: &mut [Job]) -> Vec<u8> {
+    let mut framed = Vec::new();
+    for job in jobs.iter_mut() {
+        let ops = std::mem::take(&mut job.ops);
+        for op in ops {
             match op {
                 Op::Log(record) => {
-                    if let LogRecord::Admitted(h) = record {
-                        admitted.insert(h.id.as_str());
-                    }
-                    record.encode(&mut payload);
+                    log::frame_with(&mut framed, |out| record.encode(out));
+                    job.ops.push(Op::Log(record));
                 }
                 Op::Finish(f) => {
-                    let id = f.header.id.as_str();
-                    // The lock only for the lookup: frames are encoded without holding it.
-                    if !admitted.contains(id) && !self.live().contains(id) {
-                        continue;
-                    }
-                    LogRecord::encode_ended(&f.header, &mut payload);
+                    let mut large = LargeValues {
+                        threshold: f.threshold,
+                        found: Vec::new(),
+                    };
+                    let tree = trees::encode_tree(&f.actions, &mut large);
+                    let (offset, len) = log::frame_with(&mut framed, |out| {
+                        LogRecord::encode_finished(&f.header, &tree, &large.found, out)
+                    });
+                    let at = Location {
+                        segment: 0,
+                        offset: offset as u64,
+                        len,
+                    };
+                    job.later.push(Later::Indexed {
+                        header: f.header,
+                        at,
+                        large: large.found,
+                    });
                 }
-                Op::Release(_) => continue,
+                Op::Release(hashes) => job.later.push(Later::Release(hashes)),
             }
-            log::frame(&mut framed, &payload);
         }
-        framed
     }
+    framed
 }
 
 /// What the history thread owns.
 struct History {
     trees: Trees,
     live: Arc<Mutex<LiveRuns>>,
-    /// The store's directory (for the log's segments).
-    dir: std::path::PathBuf,
+    /// The newest run id each log segment holds a `Finished` record of, as noted in sled.
+    newest: HashMap<u64, String>,
 }
 
 impl History {
@@ -262,7 +286,7 @@ impl History {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn run(self, rx: Receiver<Sled>) {
+    fn run(mut self, rx: Receiver<Sled>) {
         while let Ok(first) = rx.recv() {
             let mut jobs = Vec::new();
             for item in batch(first, &rx) {
@@ -271,9 +295,7 @@ impl History {
                     Sled::Checkpoint(closed) => {
                         self.finish_jobs(std::mem::take(&mut jobs));
                         if let Err(e) = self.checkpoint(closed) {
-                            tracing::error!(
-                                "the run store cannot delete old journal segments: {e}"
-                            );
+                            tracing::error!("the run store cannot checkpoint its journal log: {e}");
                         }
                     }
                 }
@@ -285,7 +307,7 @@ impl History {
         }
     }
 
-    fn finish_jobs(&self, mut jobs: Vec<Job>) {
+    fn finish_jobs(&mut self, mut jobs: Vec<Job>) {
         if jobs.is_empty() {
             return;
         }
@@ -295,19 +317,24 @@ impl History {
         }
     }
 
-    fn apply(&self, jobs: &mut [Job]) -> Result<(), StoreError> {
+    fn apply(&mut self, jobs: &mut [Job]) -> Result<(), StoreError> {
         let mut batches = Batches::default();
         let mut ended = Vec::new();
-        for op in jobs.iter_mut().flat_map(|j| j.ops.drain(..)) {
-            match op {
-                Op::Finish(f) => {
-                    let spilled = self.live().get(&f.header.id).is_some_and(|r| r.spilled);
+        for later in jobs.iter_mut().flat_map(|j| j.later.drain(..)) {
+            match later {
+                Later::Indexed { header, at, large } => {
+                    let spilled = self.live().get(&header.id).is_some_and(|r| r.spilled);
                     self.trees
-                        .finish(&mut batches, &f.header, &f.actions, f.threshold, spilled)?;
-                    ended.push(f.header.id);
+                        .index_finished(&mut batches, &header, at, large, spilled)?;
+                    let newest = self.newest.entry(at.segment).or_default();
+                    if header.id > *newest {
+                        newest.clone_from(&header.id);
+                        self.trees
+                            .note_segment_newest(&mut batches, at.segment, &header.id);
+                    }
+                    ended.push(header.id);
                 }
-                Op::Release(hashes) => self.trees.release(&hashes)?,
-                Op::Log(_) => {}
+                Later::Release(hashes) => self.trees.release(&hashes)?,
             }
         }
         batches.apply()?;
@@ -318,9 +345,10 @@ impl History {
         Ok(())
     }
 
-    /// Deletes the log segments before `closed`, once the unfinished runs with frames in them
-    /// are in sled and sled is flushed.
-    fn checkpoint(&self, closed: u64) -> Result<(), StoreError> {
+    /// Moves the unfinished runs with frames in the log segments before `closed` into sled,
+    /// and flushes sled, so that recovery need not read those segments again. They stay on
+    /// disk while history reads finished runs from them, until a purge deletes them.
+    fn checkpoint(&mut self, closed: u64) -> Result<(), StoreError> {
         let mut batches = Batches::default();
         for run in self.live().values_mut() {
             if run.log_from.is_some_and(|s| s < closed) {
@@ -331,8 +359,9 @@ impl History {
             }
         }
         batches.apply()?;
+        self.trees.set_log_read_from(closed)?;
         self.trees.db.flush()?;
-        log::delete_before(&self.dir, closed)?;
+        self.newest.retain(|segment, _| *segment >= closed);
         Ok(())
     }
 }
