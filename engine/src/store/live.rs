@@ -1,6 +1,6 @@
 //! Unfinished runs, in memory: what the journal log holds for each (its header and journal),
 //! so that history queries see running runs without reading the log, and so that a log
-//! segment's unfinished runs can be moved into sled before the segment is deleted.
+//! segment's unfinished runs can be moved into sled when the log rolls past it.
 //!
 //! Also the records the log holds, and their binary form.
 

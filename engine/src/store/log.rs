@@ -6,7 +6,8 @@
 //! numbered upwards; the writer appends to the newest. A crash can leave a torn frame at the
 //! end of the newest segment: reading stops at the first frame whose length or checksum is
 //! wrong, and the store starts a new segment after recovery, so nothing is appended after a
-//! torn frame.
+//! torn frame. Segments are kept after they are folded into sled: history reads finished runs'
+//! records from them by location, until a purge deletes the segments it no longer needs.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -2,7 +2,8 @@
 //! management API read), and the writes the writer and recovery make to them.
 //!
 //! sled is never flushed on a run's path: the journal log makes writes durable, and sled is
-//! flushed by its own background thread, and explicitly before a log segment is deleted.
+//! flushed by its own background thread, and explicitly when the log rolls (so that recovery
+//! can start reading the log later).
 
 use super::codec::{Decoder, Encoder, Shown};
 use super::log::Location;

@@ -59,7 +59,7 @@ pub fn open(dir: &Path) -> anyhow::Result<SharedStore> {
 /// settings its app settings give:
 /// - `Sluice.History.LargeValueBytes`: the size above which run history keeps a value once, by
 ///   content (default 64 KiB; 0 turns it off);
-/// - `Sluice.Store.CacheBytes`: the most memory the history store's cache takes (64 MiB);
+/// - `Sluice.Store.CacheBytes`: the most memory the history store's cache takes (16 MiB);
 /// - `Sluice.Store.SegmentBytes`: the journal log's segment size (32 MiB).
 pub fn open_for(app: &App, dir: &Path, url: Option<&str>) -> anyhow::Result<SharedStore> {
     if let Some(url) = url
