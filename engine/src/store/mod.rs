@@ -198,8 +198,11 @@ pub trait RunStore: Send + Sync {
     /// Associates a trigger event id with a run, unless the event already has one: returns
     /// the run that already claimed it.
     fn claim_event(&self, event_id: &str, run_id: &str) -> Result<Option<String>, StoreError>;
+    /// A whole run: its header (with the trigger outputs), and its action tree or journal.
     fn run(&self, id: &str) -> Result<Option<StoredRun>, StoreError>;
-    /// Runs matching `filter`, newest first.
+    /// Runs matching `filter`, newest first. A finished run's header may come without its
+    /// trigger outputs (`Null`: the disk store keeps them with the action tree, in the log);
+    /// [`RunStore::run`] has them.
     fn list(&self, filter: &RunFilter) -> Result<Vec<RunHeader>, StoreError>;
     /// Deletes finished runs that started before `before`; returns how many.
     fn purge(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;

@@ -487,7 +487,11 @@ fn tally_stored_runs(
         limit: usize::MAX,
         ..Default::default()
     };
-    for run in store.list(&filter)? {
+    for header in store.list(&filter)? {
+        // The list's headers of finished runs may leave the trigger outputs out.
+        let Some(run) = store.run(&header.id)?.map(|r| r.header) else {
+            continue;
+        };
         let order = run
             .trigger
             .get("body")
