@@ -175,7 +175,7 @@ impl Log {
         self.size
     }
 
-    /// Writes framed bytes (see [`frame`]) and makes them durable; returns the segment and
+    /// Writes framed bytes (see [`frame_with`]) and makes them durable; returns the segment and
     /// offset where they start.
     pub fn append(&mut self, framed: &[u8]) -> std::io::Result<(u64, u64)> {
         if self.broken {

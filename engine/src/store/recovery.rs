@@ -13,7 +13,7 @@
 
 use super::live::{Finished, LiveRuns, LogRecord};
 use super::log::{Location, Log};
-use super::trees::{Batches, Trees};
+use super::trees::{Batches, SegmentNewest, Trees};
 use super::{RunHeader, StoreError};
 use crate::definition::RunStatus;
 use crate::record::ActionRecord;
@@ -51,18 +51,15 @@ pub fn recover(dir: &Path, trees: &Trees, threshold: usize) -> Result<(LiveRuns,
         }
     }
     let mut batches = Batches::default();
-    let mut newest: std::collections::HashMap<u64, String> = Default::default();
+    let mut newest = SegmentNewest::default();
     for (id, run) in runs {
         if let Some((_, at)) = &run.finished {
-            let seen = newest.entry(at.segment).or_default();
-            if id > *seen {
-                seen.clone_from(&id);
-            }
+            newest.raise(at.segment, &id);
         }
         settle(trees, &mut batches, &id, run, threshold)?;
     }
-    for (segment, id) in newest {
-        trees.note_segment_newest(&mut batches, segment, &id);
+    for segment in newest.segments() {
+        trees.note_segment_newest(&mut batches, &newest, segment);
     }
     batches.apply()?;
     let log = Log::start(dir)?;

@@ -10,6 +10,7 @@ use super::log::Location;
 use super::{JournalEntry, RunHeader, StoreError};
 use crate::expr::Value;
 use crate::record::{ActionRecord, HistoryTree, LargeValues, SECURED};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The first byte of an action tree or run header in the binary form (JSON starts with `[`
@@ -85,23 +86,14 @@ impl Shown for HistoryView<'_> {
 /// A finished run's action tree as stored: binary, values as history shows them.
 pub fn encode_tree(actions: &[Arc<ActionRecord>], large: &mut LargeValues) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(4096);
-    encode_tree_into(actions, large, &mut bytes);
-    bytes
-}
-
-/// [`encode_tree`], appended to `bytes`.
-pub fn encode_tree_into(
-    actions: &[Arc<ActionRecord>],
-    large: &mut LargeValues,
-    bytes: &mut Vec<u8>,
-) {
     bytes.push(BINARY_TREE);
-    let mut e = Encoder(bytes);
+    let mut e = Encoder(&mut bytes);
     e.varint(actions.len() as u64);
     let mut view = HistoryView(large);
     for record in actions {
         e.record_shown(record, &mut view);
     }
+    bytes
 }
 
 /// A stored action tree as JSON (large values still referenced).
@@ -239,11 +231,13 @@ impl Trees {
         Ok(())
     }
 
-    /// Notes `id` as the newest run id whose `Finished` record log segment `segment` holds,
-    /// so that purging older runs can tell when the segment holds nothing it keeps.
-    pub fn note_segment_newest(&self, batch: &mut Batches, segment: u64, id: &str) {
-        let newest = key(&[SEGMENT_NEWEST, &segment.to_be_bytes()]);
-        batch.insert(&self.meta, newest, id.as_bytes().to_vec());
+    /// Notes what `newest` holds of log `segment` in sled, so that purging older runs can tell
+    /// when the segment holds nothing it keeps.
+    pub fn note_segment_newest(&self, batch: &mut Batches, newest: &SegmentNewest, segment: u64) {
+        if let Some(id) = newest.0.get(&segment) {
+            let key = key(&[SEGMENT_NEWEST, &segment.to_be_bytes()]);
+            batch.insert(&self.meta, key, id.as_bytes().to_vec());
+        }
     }
 
     /// The newest run id whose `Finished` record log segment `segment` holds, if any.
@@ -375,6 +369,33 @@ impl Trees {
             (n > 0).then(|| n.to_be_bytes().to_vec())
         })?;
         Ok(count(updated.as_deref()))
+    }
+}
+
+/// The newest run id each log segment holds a `Finished` record of.
+#[derive(Default)]
+pub struct SegmentNewest(HashMap<u64, String>);
+
+impl SegmentNewest {
+    /// Takes `id` as `segment`'s newest if it is newer than what was; whether it was.
+    pub fn raise(&mut self, segment: u64, id: &str) -> bool {
+        let newest = self.0.entry(segment).or_default();
+        let newer = id > newest.as_str();
+        if newer {
+            newest.clear();
+            newest.push_str(id);
+        }
+        newer
+    }
+
+    /// The segments it knows of.
+    pub fn segments(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0.keys().copied()
+    }
+
+    /// Forgets the segments before `segment`.
+    pub fn forget_before(&mut self, segment: u64) {
+        self.0.retain(|s, _| *s >= segment);
     }
 }
 

@@ -12,10 +12,9 @@
 
 use super::live::{LiveRuns, LogRecord};
 use super::log::{self, Location, Log};
-use super::trees::{self, Batches, Trees};
+use super::trees::{self, Batches, SegmentNewest, Trees};
 use super::{RunHeader, StoreError};
 use crate::record::{ActionRecord, LargeValues};
-use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
@@ -99,7 +98,7 @@ impl Writer {
         let history = History {
             trees: state.trees.clone(),
             live: state.live.clone(),
-            newest: HashMap::new(),
+            newest: SegmentNewest::default(),
         };
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -219,15 +218,16 @@ impl State {
         }
         let segment = self.log.number();
         let mut live = self.live();
+        // Only log records are left in the ops (`frames` moved the rest to `later`).
         for op in jobs.iter_mut().flat_map(|j| j.ops.drain(..)) {
-            match op {
-                Op::Log(LogRecord::Definition { version, text }) => {
+            let Op::Log(record) = op else { continue };
+            match record {
+                LogRecord::Definition { version, text } => {
                     self.trees.definitions.insert(version, text.into_bytes())?;
                 }
-                Op::Log(LogRecord::Admitted(header)) => live.admit(header, segment),
-                Op::Log(LogRecord::Journaled { run, entry }) => live.journal(&run, entry, segment),
-                Op::Log(LogRecord::Ended(_) | LogRecord::Finished(_)) => {}
-                Op::Finish(_) | Op::Release(_) => {}
+                LogRecord::Admitted(header) => live.admit(header, segment),
+                LogRecord::Journaled { run, entry } => live.journal(&run, entry, segment),
+                LogRecord::Ended(_) | LogRecord::Finished(_) => {}
             }
         }
         Ok(())
@@ -280,7 +280,7 @@ struct History {
     trees: Trees,
     live: Arc<Mutex<LiveRuns>>,
     /// The newest run id each log segment holds a `Finished` record of, as noted in sled.
-    newest: HashMap<u64, String>,
+    newest: SegmentNewest,
 }
 
 impl History {
@@ -322,22 +322,24 @@ impl History {
     fn apply(&mut self, jobs: &mut [Job]) -> Result<(), StoreError> {
         let mut batches = Batches::default();
         let mut ended = Vec::new();
+        let mut raised = Vec::new();
         for later in jobs.iter_mut().flat_map(|j| j.later.drain(..)) {
             match later {
                 Later::Indexed { header, at, large } => {
                     let spilled = self.live().get(&header.id).is_some_and(|r| r.spilled);
                     self.trees
                         .index_finished(&mut batches, &header, at, large, spilled)?;
-                    let newest = self.newest.entry(at.segment).or_default();
-                    if header.id > *newest {
-                        newest.clone_from(&header.id);
-                        self.trees
-                            .note_segment_newest(&mut batches, at.segment, &header.id);
+                    if self.newest.raise(at.segment, &header.id) && !raised.contains(&at.segment) {
+                        raised.push(at.segment);
                     }
                     ended.push(header.id);
                 }
                 Later::Release(hashes) => self.trees.release(&hashes)?,
             }
+        }
+        for segment in raised {
+            self.trees
+                .note_segment_newest(&mut batches, &self.newest, segment);
         }
         batches.apply()?;
         let mut live = self.live();
@@ -363,7 +365,7 @@ impl History {
         batches.apply()?;
         self.trees.set_log_read_from(closed)?;
         self.trees.db.flush()?;
-        self.newest.retain(|segment, _| *segment >= closed);
+        self.newest.forget_before(closed);
         Ok(())
     }
 }
